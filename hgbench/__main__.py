@@ -1,0 +1,3 @@
+from hgbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""Name -> class registries for built-in tasks and methods, extended by entry points.
+
+Third parties add a method or task without forking by declaring an entry point in the
+``hgbench.methods`` or ``hgbench.tasks`` group that points to the class (or factory).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class UnknownNameError(KeyError):
+    """An unknown task, method or suite name; the message lists the valid ones."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0])
+
+
+class Registry(Generic[T]):
+    """Built-in entries registered with :meth:`register`, plus an entry-point group."""
+
+    def __init__(self, kind: str, group: str) -> None:
+        self.kind = kind
+        self.group = group
+        self._builtin: dict[str, T] = {}
+        self._plugins: dict[str, T] | None = None
+
+    def register(self, key: str) -> Callable[[T], T]:
+        def add(obj: T) -> T:
+            if key in self._builtin:
+                raise ValueError(f"{self.kind} {key!r} is registered twice")
+            self._builtin[key] = obj
+            return obj
+
+        return add
+
+    def _load_plugins(self) -> dict[str, T]:
+        if self._plugins is None:
+            self._plugins = {}
+            for ep in entry_points(group=self.group):
+                if ep.name not in self._builtin:
+                    self._plugins[ep.name] = ep.load()
+        return self._plugins
+
+    def names(self) -> list[str]:
+        return sorted({*self._builtin, *self._load_plugins()})
+
+    def get(self, key: str) -> T:
+        if key in self._builtin:
+            return self._builtin[key]
+        plugins = self._load_plugins()
+        if key in plugins:
+            return plugins[key]
+        close = difflib.get_close_matches(key, self.names(), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UnknownNameError(
+            f"unknown {self.kind} {key!r}.{hint} Valid {self.kind}s: {', '.join(self.names())}"
+        )
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
