@@ -135,8 +135,8 @@ class Problem(ABC):
     """A task built for one device, dtype and data seed: all a method may use.
 
     Implemented by ``hgbench.tasks``; consumed by ``hgbench.methods`` and the harness.
-    ``loss`` is pure and vmappable; it increments ``counter.forward``. Methods that take
-    gradients or HVPs count them on ``counter`` (helpers in ``hgbench.methods.core`` do).
+    ``loss`` is pure and vmappable and counts nothing: methods differentiate it through the
+    helpers of ``hgbench.methods.core.diff``, which increment ``counter``.
     """
 
     #: task key, e.g. ``"uci_energy"``
