@@ -7,6 +7,7 @@ Third parties add a method or task without forking by declaring an entry point i
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
@@ -24,11 +25,21 @@ class UnknownNameError(KeyError):
 class Registry(Generic[T]):
     """Built-in entries registered with :meth:`register`, plus an entry-point group."""
 
-    def __init__(self, kind: str, group: str) -> None:
+    def __init__(self, kind: str, group: str, builtin_modules: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self.group = group
+        self.builtin_modules = builtin_modules
         self._builtin: dict[str, T] = {}
         self._plugins: dict[str, T] | None = None
+        self._imported = False
+
+    def _import_builtins(self) -> None:
+        """Import the modules whose decorators register the built-in entries (once)."""
+        if self._imported:
+            return
+        self._imported = True
+        for name in self.builtin_modules:
+            importlib.import_module(name)
 
     def register(self, key: str) -> Callable[[T], T]:
         def add(obj: T) -> T:
@@ -40,6 +51,7 @@ class Registry(Generic[T]):
         return add
 
     def _load_plugins(self) -> dict[str, T]:
+        self._import_builtins()
         if self._plugins is None:
             self._plugins = {}
             for ep in entry_points(group=self.group):
@@ -51,6 +63,7 @@ class Registry(Generic[T]):
         return sorted({*self._builtin, *self._load_plugins()})
 
     def get(self, key: str) -> T:
+        self._import_builtins()
         if key in self._builtin:
             return self._builtin[key]
         plugins = self._load_plugins()

@@ -2,4 +2,17 @@
 
 from hgbench.registry import Registry
 
-METHODS: Registry = Registry("method", "hgbench.methods")
+#: Built-in method modules register themselves with ``@METHODS.register(key)`` when imported.
+METHODS: Registry = Registry(
+    "method",
+    "hgbench.methods",
+    builtin_modules=(
+        "hgbench.methods.fixed",
+        "hgbench.methods.hd",
+        "hgbench.methods.tower",
+        "hgbench.methods.implicit",
+        "hgbench.methods.unrolled",
+        "hgbench.methods.random_search",
+        "hgbench.methods.reversible",
+    ),
+)

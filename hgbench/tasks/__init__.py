@@ -2,4 +2,16 @@
 
 from hgbench.registry import Registry
 
-TASKS: Registry = Registry("task", "hgbench.tasks")
+#: Built-in task modules register themselves with ``@TASKS.register(key)`` when imported.
+TASKS: Registry = Registry(
+    "task",
+    "hgbench.tasks",
+    builtin_modules=(
+        "hgbench.tasks.embedded",
+        "hgbench.tasks.uci",
+        "hgbench.tasks.fashion_mnist",
+        "hgbench.tasks.cifar10",
+        "hgbench.tasks.ptb",
+        "hgbench.tasks.quadratic",
+    ),
+)
