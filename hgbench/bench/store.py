@@ -1,0 +1,232 @@
+"""The results store: one SQLite file (standard library), safe to resume and to kill.
+
+Tables: ``meta`` (schema version), ``runs`` (one row per finished run: configuration, its
+hash ``run_id``, status, timings, memory, cost counters, provenance), ``records`` (long
+per-step curves: losses, metrics and hyperparameter trajectories) and ``batches`` (wall
+time and peak memory of a batch of paired inits trained as one computation).
+
+Each finished run is committed in its own transaction in WAL mode, so a sweep killed at any
+moment loses nothing that had finished. Only the sweep's driver process writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+#: bump when a column is added, removed or changes meaning
+SCHEMA_VERSION = 1
+
+#: Columns of :func:`load_runs`, in order (the reports are built against this list).
+RUN_COLUMNS: tuple[str, ...] = (
+    "run_id", "suite", "task", "task_config", "method", "method_settings", "label", "seed",
+    "init_index", "init_hyper", "batch_id", "batch_size", "status", "message", "budget_steps",
+    "steps_done", "diverged_step", "method_time_s", "eval_time_s", "total_time_s",
+    "time_is_share", "peak_memory_bytes", "memory_kind", "cost_forward", "cost_gradient",
+    "cost_hvp", "runs_per_init", "metric", "lower_is_better", "divergence_threshold",
+    "final_train_loss", "final_val_loss", "final_test_loss", "final_test_metric",
+    "final_hyper", "threads", "device", "dtype", "hgbench_version", "git_commit",
+    "torch_version", "schema_version", "started_at", "finished_at",
+)  # fmt: skip
+#: Extra columns kept in the table (returned by ``load_runs(path, all_columns=True)``).
+EXTRA_RUN_COLUMNS: tuple[str, ...] = ("data_seed", "init_seed", "hyper_seed", "config", "traceback")
+RECORD_COLUMNS: tuple[str, ...] = ("run_id", "step", "time_s", "split", "metric", "value")
+BATCH_COLUMNS: tuple[str, ...] = (
+    "batch_id", "task", "method", "label", "batch_size", "method_time_s", "total_time_s",
+    "peak_memory_bytes", "memory_kind",
+)  # fmt: skip
+
+#: statuses a run may end with; ``ok`` and ``diverged`` are outcomes that re-running repeats
+STATUSES = ("ok", "diverged", "oom", "timeout", "error")
+FAILED_STATUSES = ("oom", "timeout", "error")
+
+_INT_COLS = {"seed", "init_index", "batch_size", "budget_steps", "steps_done", "cost_forward",
+             "cost_gradient", "cost_hvp", "runs_per_init", "threads", "schema_version",
+             "data_seed", "init_seed", "hyper_seed"}  # fmt: skip
+_BOOL_COLS = {"time_is_share", "lower_is_better"}
+_TEXT_COLS = {"run_id", "suite", "task", "task_config", "method", "method_settings", "label",
+              "init_hyper", "batch_id", "status", "message", "memory_kind", "final_hyper",
+              "device", "dtype", "hgbench_version", "git_commit", "torch_version",
+              "started_at", "finished_at", "config", "traceback"}  # fmt: skip
+
+
+def _sql_type(col: str) -> str:
+    if col in _TEXT_COLS:
+        return "TEXT"
+    if col in _INT_COLS or col in _BOOL_COLS or col == "diverged_step":
+        return "INTEGER"
+    return "REAL"
+
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    {
+    ", ".join(
+        f"{c} {_sql_type(c)}" + (" PRIMARY KEY" if c == "run_id" else "")
+        for c in RUN_COLUMNS + EXTRA_RUN_COLUMNS
+    )
+}
+);
+CREATE TABLE IF NOT EXISTS records (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    step INTEGER NOT NULL, time_s REAL, split TEXT NOT NULL, metric TEXT NOT NULL, value REAL
+);
+CREATE INDEX IF NOT EXISTS records_run ON records(run_id);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id TEXT PRIMARY KEY, task TEXT, method TEXT, label TEXT, batch_size INTEGER,
+    method_time_s REAL, total_time_s REAL, peak_memory_bytes INTEGER, memory_kind TEXT
+);
+"""  # noqa: E501
+
+
+def _connect(path: str | Path, *, create: bool) -> sqlite3.Connection:
+    p = Path(path)
+    if not create and not p.is_file():
+        raise FileNotFoundError(f"results file {str(p)!r} does not exist")
+    if create:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(str(p), timeout=60.0)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute("PRAGMA foreign_keys=ON")
+    return con
+
+
+def _check_version(con: sqlite3.Connection, path: str | Path) -> None:
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"{str(path)!r} is not a hgbench results file: {exc}") from exc
+    if row is not None and int(row[0]) != SCHEMA_VERSION:
+        raise ValueError(
+            f"results file {str(path)!r} has schema version {row[0]}, this hgbench writes "
+            f"{SCHEMA_VERSION}; use a new --results path"
+        )
+
+
+class ResultsStore:
+    """Writer side of a results file (used by the sweep driver only)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.con = _connect(self.path, create=True)
+        try:
+            self.con.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise ValueError(f"{str(self.path)!r} is not a hgbench results file: {exc}") from exc
+        _check_version(self.con, self.path)
+        with self.con:
+            self.con.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def statuses(self) -> dict[str, str]:
+        """``run_id -> status`` of every stored run."""
+        return dict(self.con.execute("SELECT run_id, status FROM runs").fetchall())
+
+    def write(
+        self,
+        runs: Iterable[Mapping[str, Any]],
+        records: Iterable[tuple[str, int, float | None, str, str, float | None]] = (),
+        batch: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Store finished runs (replacing earlier attempts), their records and their batch,
+        in one transaction."""
+        cols = RUN_COLUMNS + EXTRA_RUN_COLUMNS
+        rows = [tuple(_to_sql(r.get(c)) for c in cols) for r in runs]
+        with self.con:
+            for row in rows:
+                self.con.execute("DELETE FROM records WHERE run_id=?", (row[0],))
+            self.con.executemany(
+                f"INSERT OR REPLACE INTO runs ({', '.join(cols)}) "
+                f"VALUES ({', '.join('?' * len(cols))})",
+                rows,
+            )
+            self.con.executemany(
+                "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
+                [tuple(_to_sql(v) for v in rec) for rec in records],
+            )
+            if batch is not None:
+                self.con.execute(
+                    f"INSERT OR REPLACE INTO batches VALUES ({', '.join('?' * len(BATCH_COLUMNS))})",
+                    tuple(_to_sql(batch.get(c)) for c in BATCH_COLUMNS),
+                )
+
+
+def _to_sql(v: Any) -> Any:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, sort_keys=True)
+    return v
+
+
+def _read(path: str | Path, query: str) -> pd.DataFrame:
+    con = _connect(path, create=False)
+    try:
+        _check_version(con, path)
+        return pd.read_sql_query(query, con)
+    except pd.errors.DatabaseError as exc:
+        raise ValueError(f"{str(path)!r} is not a hgbench results file: {exc}") from exc
+    finally:
+        con.close()
+
+
+def load_runs(path: str | Path, *, all_columns: bool = False) -> pd.DataFrame:
+    """One row per run with the columns :data:`RUN_COLUMNS` (plus the seeds, full config
+    and traceback when ``all_columns``)."""
+    cols = RUN_COLUMNS + (EXTRA_RUN_COLUMNS if all_columns else ())
+    df = _read(path, f"SELECT {', '.join(cols)} FROM runs ORDER BY rowid")
+    for c in _BOOL_COLS:
+        df[c] = df[c].astype(bool)
+    df["diverged_step"] = df["diverged_step"].astype("Int64")
+    df["divergence_threshold"] = df["divergence_threshold"].astype(float)
+    for c in ("final_train_loss", "final_val_loss", "final_test_loss", "final_test_metric",
+              "method_time_s", "eval_time_s", "total_time_s"):  # fmt: skip
+        df[c] = df[c].astype(float)
+    df["batch_id"] = df["batch_id"].astype(object).where(df["batch_id"].notna(), None)
+    return df
+
+
+def load_records(path: str | Path) -> pd.DataFrame:
+    """Long per-step records: ``run_id, step, time_s, split, metric, value``."""
+    df = _read(path, "SELECT * FROM records ORDER BY rowid")
+    df["value"] = df["value"].astype(float)
+    df["time_s"] = df["time_s"].astype(float)
+    return df
+
+
+def load_batches(path: str | Path) -> pd.DataFrame:
+    """One row per batch of paired inits trained together (empty when none were)."""
+    return _read(path, f"SELECT {', '.join(BATCH_COLUMNS)} FROM batches ORDER BY rowid")
+
+
+def export_csv(path: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write ``runs.csv``, ``records.csv`` and ``batches.csv`` to ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, loader in (("runs", load_runs), ("records", load_records),
+                         ("batches", load_batches)):  # fmt: skip
+        target = out / f"{name}.csv"
+        loader(path).to_csv(target, index=False)
+        written.append(target)
+    return written
