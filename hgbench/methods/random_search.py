@@ -1,0 +1,151 @@
+"""Random search: the best of N fixed-hyperparameter SGD runs, chosen on validation loss."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.func import vmap
+
+from hgbench.methods import METHODS
+from hgbench.methods.core.diff import value_and_grad
+from hgbench.methods.core.optim import clip_by_global_norm, sgd
+from hgbench.methods.implicit.common import check_positive_int
+from hgbench.spec import InitialHyper, ModelState, Problem, State
+from hgbench.spec import Method as _Method
+
+#: lr multipliers of "Random (×LR)" (Clarke et al., 2022): U(0.95, 1.01) per hyper-step
+JITTER_RANGE = (0.95, 1.01)
+
+
+def member_hypers(hyper: InitialHyper, n: int, seed: int = 0) -> list[InitialHyper]:
+    """Member 0 is the paired init itself; members 1..n-1 are drawn like the paired sampler
+    (log10 lr ~ U(-6, -1), log10 wd ~ U(-7, -2), momentum ~ U(0, 1)) from a generator seeded by
+    ``(seed, init index, member, the init's values)``, so they follow the paired init."""
+    salt = zlib.crc32(repr(sorted(hyper.as_dict().items())).encode())
+    out = [hyper]
+    for m in range(1, n):
+        rng = np.random.default_rng([seed, hyper.index, m, salt])
+        log_lr, log_wd, mom = rng.uniform(-6, -1), rng.uniform(-7, -2), rng.uniform(0, 1)
+        out.append(InitialHyper(hyper.index, 10.0**log_lr, 10.0**log_wd, mom))
+    return out
+
+
+def _pick(tree: Any, idx: Tensor) -> Any:
+    return torch.utils._pytree.tree_map(lambda x: x[idx], tree)
+
+
+def _best(values: Tensor) -> Tensor:
+    """Index of the smallest finite value (0 when none is finite: that member's non-finite
+    value is then reported, so the run is marked diverged)."""
+    return torch.where(torch.isfinite(values), values, torch.inf).argmin()
+
+
+@METHODS.register("random_search")
+class RandomSearch(_Method):
+    """Random search over SGD hyperparameters, best of N runs by final validation loss.
+
+    Bergstra and Bengio, "Random Search for Hyper-Parameter Optimization", JMLR 13 (2012);
+    the "Random", "Random (×LR)" and "Random (3-batched)" baselines of Clarke, Oldewage and
+    Hernández-Lobato, ICLR 2022 (arXiv 2110.10461).
+
+    The N members (``n``; member 0 is the paired init, see :func:`member_hypers`) train as one
+    vmapped state, each with fixed lr, wd and momentum (SGD, PyTorch form). ``lr_jitter``:
+    every ``T`` steps each member's lr is multiplied by a U(0.95, 1.01) draw, precomputed at
+    ``init`` for ``horizon`` steps from a seeded generator (deterministic and vmap-safe).
+    ``finalize`` selects the member with the lowest full validation loss; before that the
+    reported loss, weights and hyperparameters are the member with the lowest current train
+    loss. Cost: N runs (``runs_per_init = n``; the gradient counter counts all N).
+    """
+
+    key: ClassVar[str] = "random_search"
+
+    def __init__(
+        self,
+        n: int = 3,
+        lr_jitter: bool = False,
+        T: int = 10,
+        horizon: int = 100_000,
+        seed: int = 0,
+    ) -> None:
+        self.n = check_positive_int(self.key, "n", n)
+        self.T = check_positive_int(self.key, "T", T)
+        self.horizon = check_positive_int(self.key, "horizon", horizon)
+        if not isinstance(lr_jitter, bool):
+            raise ValueError(f"random_search: lr_jitter must be a bool, got {lr_jitter!r}")
+        self.lr_jitter, self.seed = lr_jitter, int(seed)
+        self.runs_per_init = self.n  # type: ignore[misc]  # instance value of the ClassVar
+        self._settings: dict[str, Any] = {
+            "n": self.n,
+            "lr_jitter": lr_jitter,
+            "T": self.T,
+            "horizon": self.horizon,
+            "seed": self.seed,
+        }
+
+    def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
+        members = member_hypers(hyper, self.n, self.seed)
+
+        def col(name: str) -> Tensor:
+            values = [getattr(h, name) for h in members]
+            return torch.tensor(values, dtype=w0.dtype, device=w0.device)
+
+        stack = lambda x: torch.stack([x] * self.n)  # noqa: E731
+        state: State = {
+            "members": {
+                "w": stack(w0.detach()),
+                "momentum_buffer": w0.new_zeros((self.n, *w0.shape)),
+                "mstate": torch.utils._pytree.tree_map(stack, mstate),
+                "lr": col("lr"),
+                "weight_decay": col("weight_decay"),
+                "momentum": col("momentum"),
+            },
+            "best": torch.zeros((), dtype=torch.long, device=w0.device),
+        }
+        if self.lr_jitter:
+            rng = np.random.default_rng([self.seed, hyper.index, 0x717])
+            draws = rng.uniform(*JITTER_RANGE, size=(self.n, self.horizon // self.T))
+            state["jitter"] = torch.tensor(draws, dtype=w0.dtype, device=w0.device)
+        return state
+
+    def step(self, problem: Problem, state: State, t: int) -> tuple[State, Tensor]:
+        if t >= self.horizon:
+            raise ValueError(f"random_search: step {t} is past horizon={self.horizon}")
+        batch = problem.train_batch(t)
+
+        def member(m: dict[str, Any]) -> tuple[Tensor, Tensor, ModelState, Tensor]:
+            loss, g, ms = value_and_grad(problem, m["w"], m["mstate"], batch)
+            g = clip_by_global_norm(g, problem.grad_clip)
+            w, opt = sgd(
+                m["w"],
+                g,
+                {"momentum_buffer": m["momentum_buffer"]},
+                m["lr"],
+                m["weight_decay"],
+                m["momentum"],
+            )
+            return w, opt["momentum_buffer"], ms, loss
+
+        w, buf, ms, losses = vmap(member)(state["members"])
+        problem.counter.add(gradient=self.n - 1)  # one issued, vmapped over n members
+        members = {**state["members"], "w": w, "momentum_buffer": buf, "mstate": ms}
+        if self.lr_jitter and (t + 1) % self.T == 0:
+            members["lr"] = members["lr"] * state["jitter"][:, (t + 1) // self.T - 1]
+        best = _best(losses)
+        return {**state, "members": members, "best": best}, losses[best]
+
+    def finalize(self, problem: Problem, state: State) -> State:
+        m = state["members"]
+        val = vmap(lambda w, ms: problem.evaluate(w, ms, "val")["loss"])(m["w"], m["mstate"])
+        return {**state, "best": _best(val)}
+
+    def weights(self, state: State) -> tuple[Tensor, ModelState]:
+        m = state["members"]
+        return m["w"][state["best"]], _pick(m["mstate"], state["best"])
+
+    def hyperparameters(self, state: State) -> dict[str, Tensor]:
+        m = state["members"]
+        return {n: m[n][state["best"]] for n in ("lr", "weight_decay", "momentum")}
