@@ -234,6 +234,15 @@ class SupervisedProblem(Problem):
         return {k: (v / n).detach() for k, v in sums.items()}
 
 
+def take(value: int | None, available: int, name: str, key: str) -> int:
+    """``value`` examples of ``available`` (all when None), or a clear error if too many."""
+    if value is None:
+        return available
+    if value > available:
+        raise ValueError(f"{key}: {name}={value} exceeds the {available} available examples")
+    return value
+
+
 class ScaledTask(Task):
     """A task whose scale parameters are declared as data: ``scales[scale]`` holds every
     parameter's default at that scale; overrides must name known parameters and are

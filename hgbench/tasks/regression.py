@@ -17,10 +17,11 @@ from hgbench.tasks.models import mlp
 
 
 def zscore(x: np.ndarray, n_fit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(x - mean) / std`` with statistics of the first ``n_fit`` rows; constant columns get
+    """``(x - mean) / std`` with statistics of the first ``n_fit`` rows (unbiased std, as
+    Clarke et al.); constant columns get
     std 1. Returns the normalised array, the mean and the std."""
     mean = x[:n_fit].mean(axis=0)
-    std = x[:n_fit].std(axis=0)
+    std = x[:n_fit].std(axis=0, ddof=1)
     std = np.where(std > 0, std, 1.0)
     return (x - mean) / std, mean, std
 
