@@ -1,14 +1,25 @@
 """The functional optimizer core: pure update functions over flat weights.
 
-``update(w, g, state, hyper) -> (w, state)``: ``w`` and ``g`` are flat ``[P]`` vectors, ``state``
+``update(w, g, state, **hyper) -> (w, state)``: ``w`` and ``g`` are flat ``[P]`` vectors, ``state``
 a dict of tensors, ``hyper`` natural hyperparameter tensors (0-d, or ``[P]`` for per-element).
 Every update is a few whole-vector ops (the flat layout makes them multi-tensor by
 construction), differentiable in ``w`` and in ``hyper``, and safe under ``vmap``.
+
+Each optimizer is split into a *direction* and the step ``w - lr * direction`` so that
+hypergradient descent (Baydin et al. 2018) can reuse the direction it stepped along. The
+forms follow ``torch.optim`` exactly (L2 weight decay folded into the gradient), which the
+oracle tests check step for step in float64.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
 from torch import Tensor
+
+Hyper = Tensor | float
 
 
 def clip_by_global_norm(g: Tensor, max_norm: float | None) -> Tensor:
@@ -19,8 +30,26 @@ def clip_by_global_norm(g: Tensor, max_norm: float | None) -> Tensor:
     return g * coef
 
 
+# ----------------------------------------------------------------------------------- SGD
+
+
 def sgd_init(w: Tensor) -> dict[str, Tensor]:
     return {"momentum_buffer": w.new_zeros(w.shape)}
+
+
+def sgd_direction(
+    w: Tensor,
+    g: Tensor,
+    state: dict[str, Tensor],
+    weight_decay: Hyper = 0.0,
+    momentum: Hyper = 0.0,
+    nesterov: bool = False,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """The SGD step direction (``w`` moves by ``-lr`` times it) and the new buffer."""
+    d = g + weight_decay * w
+    buf = momentum * state["momentum_buffer"] + d
+    direction = d + momentum * buf if nesterov else buf
+    return direction, {"momentum_buffer": buf}
 
 
 def sgd(
@@ -37,7 +66,164 @@ def sgd(
     With a zero initial buffer the first step equals ``torch.optim.SGD``'s (buffer = d).
     Nesterov steps along ``d + μ b``. Returns new weights and ``{"momentum_buffer": b}``.
     """
+    direction, new_state = sgd_direction(w, g, state, weight_decay, momentum, nesterov)
+    return w - lr * direction, new_state
+
+
+# ---------------------------------------------------------------------------------- Adam
+
+
+def adam_init(w: Tensor, v0: float = 0.0) -> dict[str, Tensor]:
+    """Adam state: moments, and the step count as a 0-d tensor (``v0``: initial 2nd moment)."""
+    return {
+        "exp_avg": w.new_zeros(w.shape),
+        "exp_avg_sq": torch.full_like(w, v0),
+        "step": w.new_zeros(()),
+    }
+
+
+def adam_direction(
+    w: Tensor,
+    g: Tensor,
+    state: dict[str, Tensor],
+    weight_decay: Hyper = 0.0,
+    beta1: Hyper = 0.9,
+    beta2: Hyper = 0.999,
+    eps: float = 1e-8,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Adam's direction ``m̂ / (√v̂ + ε)`` (``torch.optim.Adam``, L2 form) and new state."""
     d = g + weight_decay * w
-    buf = momentum * state["momentum_buffer"] + d
-    direction = d + momentum * buf if nesterov else buf
-    return w - lr * direction, {"momentum_buffer": buf}
+    step = state["step"] + 1
+    m = beta1 * state["exp_avg"] + (1 - beta1) * d
+    v = beta2 * state["exp_avg_sq"] + (1 - beta2) * d * d
+    m_hat = m / (1 - beta1**step)
+    v_hat = v / (1 - beta2**step)
+    direction = m_hat / (v_hat.sqrt() + eps)
+    return direction, {"exp_avg": m, "exp_avg_sq": v, "step": step}
+
+
+def adam(
+    w: Tensor,
+    g: Tensor,
+    state: dict[str, Tensor],
+    lr: Hyper,
+    weight_decay: Hyper = 0.0,
+    beta1: Hyper = 0.9,
+    beta2: Hyper = 0.999,
+    eps: float = 1e-8,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Adam (Kingma & Ba 2015) as ``torch.optim.Adam`` computes it (no AMSGrad)."""
+    direction, new_state = adam_direction(w, g, state, weight_decay, beta1, beta2, eps)
+    return w - lr * direction, new_state
+
+
+# ------------------------------------------------------------------------------- AdaGrad
+
+
+def adagrad_init(w: Tensor, initial_accumulator_value: float = 0.0) -> dict[str, Tensor]:
+    return {"sum": torch.full_like(w, initial_accumulator_value), "step": w.new_zeros(())}
+
+
+def adagrad_direction(
+    w: Tensor,
+    g: Tensor,
+    state: dict[str, Tensor],
+    weight_decay: Hyper = 0.0,
+    lr_decay: Hyper = 0.0,
+    eps: float = 1e-10,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """AdaGrad's direction ``g / (√Σg² + ε) / (1 + (t-1)·lr_decay)`` and new state."""
+    d = g + weight_decay * w
+    step = state["step"] + 1
+    acc = state["sum"] + d * d
+    direction = d / (acc.sqrt() + eps) / (1 + (step - 1) * lr_decay)
+    return direction, {"sum": acc, "step": step}
+
+
+def adagrad(
+    w: Tensor,
+    g: Tensor,
+    state: dict[str, Tensor],
+    lr: Hyper,
+    weight_decay: Hyper = 0.0,
+    lr_decay: Hyper = 0.0,
+    eps: float = 1e-10,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """AdaGrad (Duchi et al. 2011) as ``torch.optim.Adagrad`` computes it."""
+    direction, new_state = adagrad_direction(w, g, state, weight_decay, lr_decay, eps)
+    return w - lr * direction, new_state
+
+
+# ------------------------------------------------------------------------------- RMSProp
+
+
+def rmsprop_init(w: Tensor) -> dict[str, Tensor]:
+    return {"square_avg": w.new_zeros(w.shape), "momentum_buffer": w.new_zeros(w.shape)}
+
+
+def rmsprop_direction(
+    w: Tensor,
+    g: Tensor,
+    state: dict[str, Tensor],
+    weight_decay: Hyper = 0.0,
+    alpha: Hyper = 0.99,
+    momentum: Hyper = 0.0,
+    eps: float = 1e-8,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """RMSProp's direction (``torch.optim.RMSprop``, not centered) and new state.
+
+    The momentum buffer starts at zero, so with ``momentum = 0`` it is just ``g / (√s + ε)``.
+    """
+    d = g + weight_decay * w
+    s = alpha * state["square_avg"] + (1 - alpha) * d * d
+    buf = momentum * state["momentum_buffer"] + d / (s.sqrt() + eps)
+    return buf, {"square_avg": s, "momentum_buffer": buf}
+
+
+def rmsprop(
+    w: Tensor,
+    g: Tensor,
+    state: dict[str, Tensor],
+    lr: Hyper,
+    weight_decay: Hyper = 0.0,
+    alpha: Hyper = 0.99,
+    momentum: Hyper = 0.0,
+    eps: float = 1e-8,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """RMSProp (Tieleman & Hinton 2012) as ``torch.optim.RMSprop`` computes it."""
+    direction, new_state = rmsprop_direction(w, g, state, weight_decay, alpha, momentum, eps)
+    return w - lr * direction, new_state
+
+
+# ------------------------------------------------------------------------------ registry
+
+
+@dataclass(frozen=True)
+class FunctionalOptimizer:
+    """One optimizer of the core: its state initialiser, direction and the hyperparameter
+    names it takes from the paired initial hyperparameters (besides ``lr``)."""
+
+    name: str
+    init: Callable[..., dict[str, Tensor]]
+    direction: Callable[..., tuple[Tensor, dict[str, Tensor]]]
+    update: Callable[..., tuple[Tensor, dict[str, Tensor]]]
+    paired: tuple[str, ...]
+
+
+OPTIMIZERS: dict[str, FunctionalOptimizer] = {
+    "sgd": FunctionalOptimizer("sgd", sgd_init, sgd_direction, sgd, ("weight_decay", "momentum")),
+    "adam": FunctionalOptimizer("adam", adam_init, adam_direction, adam, ("weight_decay",)),
+    "adagrad": FunctionalOptimizer(
+        "adagrad", adagrad_init, adagrad_direction, adagrad, ("weight_decay",)
+    ),
+    "rmsprop": FunctionalOptimizer(
+        "rmsprop", rmsprop_init, rmsprop_direction, rmsprop, ("weight_decay",)
+    ),
+}
+
+
+def get_optimizer(name: str) -> FunctionalOptimizer:
+    """The core optimizer called ``name``; a clear error lists the valid names."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name]
