@@ -120,3 +120,31 @@ def measure_fidelity(
             row[f"hg_{n}"], row[f"exact_{n}"] = float(g), float(e)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def tiny_mlp_problem(seed: int = 0, dtype: torch.dtype = torch.float64) -> Problem:
+    """A tiny nonlinear regression problem (MLP 3-4-1, tanh, 16/8/8 rows) for oracle checks
+    such as finite differences, where a quadratic would hide curvature terms."""
+    from torch import nn
+
+    from hgbench.tasks.base import SplitData, SupervisedProblem
+    from hgbench.tasks.losses import squared_error
+    from hgbench.tasks.models import mlp
+
+    gen = torch.Generator().manual_seed(seed)
+
+    def split(n: int) -> SplitData:
+        x = torch.randn(n, 3, generator=gen, dtype=torch.float64)
+        return SplitData(x, torch.sin(x.sum(-1)) + 0.1 * torch.randn(n, generator=gen))
+
+    return SupervisedProblem(
+        name="tiny_mlp",
+        model_factory=lambda: mlp([3, 4, 1], nn.Tanh),
+        train=split(16),
+        val=split(8),
+        test=split(8),
+        loss_fn=squared_error,
+        metrics={},
+        metric="loss",
+        dtype=dtype,
+    )
