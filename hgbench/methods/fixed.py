@@ -14,7 +14,7 @@ from typing import Any
 from torch import Tensor
 
 from hgbench.methods import METHODS
-from hgbench.methods.core.common import check_choice, scalar, training_gradient
+from hgbench.methods.core.common import check_bool, check_choice, scalar, training_gradient
 from hgbench.methods.core.optim import OPTIMIZERS, get_optimizer
 from hgbench.spec import InitialHyper, Method, ModelState, Problem, State
 
@@ -31,7 +31,7 @@ class Fixed(Method):
 
     def __init__(self, optimizer: str = "sgd", nesterov: bool = False) -> None:
         check_choice("optimizer", optimizer, tuple(OPTIMIZERS))
-        check_choice("nesterov", nesterov, (True, False))
+        check_bool("nesterov", nesterov)
         if nesterov and optimizer != "sgd":
             raise ValueError(f"nesterov applies to optimizer 'sgd' only, not {optimizer!r}")
         self.optimizer = get_optimizer(optimizer)

@@ -59,7 +59,7 @@ def test_fixed_nesterov_and_settings(make_tiny):
     [
         ({"optimizer": "lbfgs"}, "optimizer must be one of"),
         ({"optimizer": "adam", "nesterov": True}, "nesterov applies"),
-        ({"nesterov": "yes"}, "nesterov must be one of"),
+        ({"nesterov": "yes"}, "nesterov must be True or False"),
     ],
 )
 def test_fixed_rejects_bad_settings(kwargs, match):

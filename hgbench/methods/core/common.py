@@ -31,6 +31,13 @@ def check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
+def check_bool(name: str, value: object) -> bool:
+    """``value`` itself if it is a ``bool``; else a clear ``ValueError``."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def check_number(
     name: str, value: object, *, low: float | None = None, allow_equal: bool = True
 ) -> float:

@@ -1,0 +1,172 @@
+"""Hypergradient descent — Baydin, Cornish, Martínez Rubio, Schmidt and Wood, "Online Learning
+Rate Adaptation with Hypergradient Descent", ICLR 2018 (arXiv 1703.04782).
+
+Before each weight step the learning rate takes one gradient step on the training loss:
+``w_t = w_{t-1} - α u_{t-1}`` gives ``∂L(w_t)/∂α = -g_t · u_{t-1}``, so
+
+    α_t = α_{t-1} + β (g_t · u_{t-1}),     then  w_{t+1} = w_t - α_t u_t,
+
+where ``g`` is the training gradient with L2 weight decay folded in and ``u`` the update
+direction the base optimizer stepped along (``u_0 = 0``): the gradient for SGD-HD, the
+Nesterov direction for SGDN-HD, ``m̂ / (√v̂ + ε)`` for Adam-HD. The dot product runs over the
+whole flat weight vector, so α is updated **once** per step. The reference AdamHD updates α
+once per parameter tensor inside its loop (a known bug); that bug is fixed here.
+
+Options: ``multiplicative`` uses the paper's multiplicative rule
+``α_t = α_{t-1} (1 + β cos(g_t, u_{t-1}))`` (the paper writes ``1 - β cos(∇f, ∇_α u)`` with
+``∇_α u = -u`` the derivative of the update function; the same rule); ``nonnegative`` clamps
+α at zero (off by default, as in the paper, where α may go negative).
+
+See also: :mod:`hgbench.methods.tower` (height 1 with SGD levels is SGD-HD).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from hgbench.methods import METHODS
+from hgbench.methods.core.common import (
+    check_bool,
+    check_number,
+    scalar,
+    training_gradient,
+)
+from hgbench.methods.core.hyper import validate_natural
+from hgbench.methods.core.optim import FunctionalOptimizer, get_optimizer
+from hgbench.spec import InitialHyper, Method, ModelState, Problem, State
+
+
+class HypergradientDescent(Method):
+    """Baydin et al. 2018 hypergradient descent of the learning rate (see module docstring).
+
+    Settings (paper defaults): ``alpha0`` (None: the paired initial lr; the paper used 1e-3),
+    ``beta`` (hypergradient step: 1e-3 SGD/SGDN, 1e-7 Adam), ``weight_decay`` (1e-4; None: the
+    paired initial value), ``momentum`` (SGDN: 0.9; None: the paired initial value),
+    ``multiplicative`` and ``nonnegative`` (both off).
+    """
+
+    base: ClassVar[str]
+    nesterov: ClassVar[bool] = False
+    default_beta: ClassVar[float]
+    default_momentum: ClassVar[float | None] = None
+
+    def __init__(
+        self,
+        alpha0: float | None = None,
+        beta: float | None = None,
+        weight_decay: float | None = 1e-4,
+        momentum: float | None = None,
+        multiplicative: bool = False,
+        nonnegative: bool = False,
+    ) -> None:
+        if self.default_momentum is None and momentum is not None:
+            raise ValueError(f"{self.key} has no momentum; use hd_sgdn for SGD with momentum")
+        if alpha0 is not None:
+            alpha0 = validate_natural("alpha0", alpha0, allow_negative=True)
+        beta = self.default_beta if beta is None else check_number("beta", beta, low=0.0)
+        if weight_decay is not None:
+            weight_decay = validate_natural("weight_decay", weight_decay)
+        if momentum is not None:
+            momentum = validate_natural("momentum", momentum)
+        check_bool("multiplicative", multiplicative)
+        check_bool("nonnegative", nonnegative)
+        self.alpha0, self.beta = alpha0, beta
+        self.weight_decay, self.momentum = weight_decay, momentum
+        self.multiplicative, self.nonnegative = multiplicative, nonnegative
+        self.optimizer: FunctionalOptimizer = get_optimizer(self.base)
+        self._settings: dict[str, Any] = {
+            "alpha0": alpha0,
+            "beta": beta,
+            "weight_decay": weight_decay,
+            "multiplicative": multiplicative,
+            "nonnegative": nonnegative,
+        }
+        if self.default_momentum is not None:
+            self._settings["momentum"] = momentum
+
+    def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
+        lr = hyper.lr if self.alpha0 is None else self.alpha0
+        wd = hyper.weight_decay if self.weight_decay is None else self.weight_decay
+        consts = {"weight_decay": scalar(problem, wd)}
+        if self.default_momentum is not None:
+            mu = hyper.momentum if self.momentum is None else self.momentum
+            consts["momentum"] = scalar(problem, mu)
+        return {
+            "w": w0,
+            "mstate": mstate,
+            "opt": self.optimizer.init(w0),
+            "lr": scalar(problem, lr),
+            "u": torch.zeros_like(w0),
+            "hyper": consts,
+            "hypergrad": scalar(problem, 0.0),
+        }
+
+    def _direction(self, w: Tensor, d: Tensor, opt: dict[str, Tensor], consts: dict[str, Tensor]):
+        if self.base == "sgd":
+            return self.optimizer.direction(
+                w, d, opt, momentum=consts.get("momentum", 0.0), nesterov=self.nesterov
+            )
+        return self.optimizer.direction(w, d, opt)
+
+    def step(self, problem: Problem, state: State, t: int) -> tuple[State, Tensor]:
+        w, u, consts = state["w"], state["u"], state["hyper"]
+        loss, g, mstate = training_gradient(problem, w, state["mstate"], t)
+        d = g + consts["weight_decay"] * w
+        h = torch.dot(d, u)
+        if self.multiplicative:
+            cos = h / (d.norm() * u.norm()).clamp_min(torch.finfo(d.dtype).tiny)
+            lr = state["lr"] * (1 + self.beta * cos)
+        else:
+            lr = state["lr"] + self.beta * h
+        if self.nonnegative:
+            lr = lr.clamp_min(0.0)
+        direction, opt = self._direction(w, d, state["opt"], consts)
+        new = {"w": w - lr * direction, "mstate": mstate, "opt": opt, "lr": lr, "u": direction}
+        return {**new, "hyper": consts, "hypergrad": -h}, loss
+
+    def hyperparameters(self, state: State) -> dict[str, Tensor]:
+        return {"lr": state["lr"], **state["hyper"]}
+
+
+@METHODS.register("hd_sgd")
+class SGDHD(HypergradientDescent):
+    """SGD-HD: Baydin et al. 2018 (ICLR), hypergradient descent on plain SGD's lr."""
+
+    key = "hd_sgd"
+    base = "sgd"
+    default_beta = 1e-3
+
+
+@METHODS.register("hd_sgdn")
+class SGDNHD(HypergradientDescent):
+    """SGDN-HD: Baydin et al. 2018 (ICLR), hypergradient descent on Nesterov SGD's lr."""
+
+    key = "hd_sgdn"
+    base = "sgd"
+    nesterov = True
+    default_beta = 1e-3
+    default_momentum = 0.9
+
+    def __init__(
+        self,
+        alpha0: float | None = None,
+        beta: float | None = None,
+        weight_decay: float | None = 1e-4,
+        momentum: float | None = 0.9,
+        multiplicative: bool = False,
+        nonnegative: bool = False,
+    ) -> None:
+        super().__init__(alpha0, beta, weight_decay, momentum, multiplicative, nonnegative)
+
+
+@METHODS.register("hd_adam")
+class AdamHD(HypergradientDescent):
+    """Adam-HD: Baydin et al. 2018 (ICLR), hypergradient descent on Adam's lr (α updated once
+    per step from all tensors; the reference's per-tensor update is fixed)."""
+
+    key = "hd_adam"
+    base = "adam"
+    default_beta = 1e-7
