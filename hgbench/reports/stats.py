@@ -189,9 +189,9 @@ def mark_best(
     """Mark, within each task, the best entry of each column and the entries tied with it.
 
     ``direction[col]`` is "min", "max" or "metric" (follow the row's ``lower_is_better``;
-    the default). The best entry gets "best"; an entry whose interval ``intervals[col] =
-    (lo_col, hi_col)`` overlaps the best entry's interval gets "tie"; columns without intervals
-    tie only on equal values. NaN entries are never marked. Returns a frame of "best" / "tie" /
+    the default). The best entry, and any entry equal to it, gets "best"; an entry whose
+    interval ``intervals[col] = (lo_col, hi_col)`` overlaps the best entry's interval gets
+    "tie". NaN entries are never marked. Returns a frame of "best" / "tie" /
     "" with ``table``'s index and the given columns.
     """
     direction = direction or {}
@@ -211,7 +211,9 @@ def mark_best(
                 lo, hi = g[lo_col].astype(float), g[hi_col].astype(float)
                 tied = ((lo <= hi[best]) & (hi >= lo[best])).to_numpy()
             else:
-                tied = np.isclose(values.to_numpy(), values[best], rtol=1e-12, atol=0.0)
-            marks.loc[g.index[tied & np.isfinite(values.to_numpy())], col] = "tie"
-            marks.loc[best, col] = "best"
+                tied = np.zeros(len(g), dtype=bool)
+            equal = np.isclose(values.to_numpy(), values[best], rtol=1e-12, atol=0.0)
+            finite_mask = np.isfinite(values.to_numpy())
+            marks.loc[g.index[tied & finite_mask], col] = "tie"
+            marks.loc[g.index[equal & finite_mask], col] = "best"
     return marks

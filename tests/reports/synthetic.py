@@ -69,3 +69,64 @@ def make_runs(rows: list[dict[str, Any]]) -> pd.DataFrame:
 def make_records(rows: list[tuple]) -> pd.DataFrame:
     """A records table from (run_id, step, time_s, split, metric, value) tuples."""
     return pd.DataFrame(rows, columns=["run_id", "step", "time_s", "split", "metric", "value"])
+
+
+def make_sweep(n_inits: int = 4, steps: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A small sweep: tasks ``reg`` (mse, with ``fixed``) and ``cls`` (accuracy, no ``fixed``).
+
+    Includes a diverged run, a run above the divergence threshold, an OOM run, a timeout, a
+    missing init, batched (time-share) runs and per-element lr spread records.
+    """
+    rng = np.random.default_rng(0)
+    runs, records = [], []
+    plan = [
+        ("reg", "mse", True, ["fixed", "hd_sgd", "implicit"]),
+        ("cls", "accuracy", False, ["hd_sgd", "implicit"]),
+    ]
+    for task, metric, lower, methods in plan:
+        for m, method in enumerate(methods):
+            label = f"{method}[variant=wd_lr]" if method == "implicit" else method
+            for i in range(n_inits):
+                if task == "cls" and method == "implicit" and i == n_inits - 1:
+                    continue  # a missing run
+                run_id = f"{task}-{label}-{i}"
+                start = 5.0 if lower else 0.1
+                end = (1.0 + 0.3 * i - 0.2 * m) if lower else (0.6 + 0.05 * i + 0.05 * m)
+                curve = np.linspace(start, end, steps + 1)
+                status, final = "ok", curve[-1]
+                if task == "reg" and method == "hd_sgd" and i == 0:
+                    status, final, curve = "diverged", np.nan, curve * np.nan
+                if task == "reg" and method == "implicit" and i == 1:
+                    final = 1e6  # above the divergence threshold
+                if task == "reg" and method == "fixed" and i == 2:
+                    status, final = "oom", np.nan
+                if task == "cls" and method == "hd_sgd" and i == 1:
+                    status, final = "timeout", np.nan
+                time = 0.1 * (1 + m) * np.arange(steps + 1) * (1 + 0.1 * rng.random())
+                runs.append(
+                    {
+                        **RUN_DEFAULTS,
+                        "run_id": run_id, "task": task, "method": method, "label": label,
+                        "metric": metric, "lower_is_better": lower, "init_index": i,
+                        "status": status, "final_test_metric": final,
+                        "final_test_loss": final if lower else 1 - final,
+                        "divergence_threshold": 100.0 if lower else float("nan"),
+                        "budget_steps": steps, "steps_done": steps if status == "ok" else 2,
+                        "method_time_s": float(time[-1]),
+                        "time_is_share": method == "implicit",
+                        "batch_id": "b1" if method == "implicit" else None,
+                        "peak_memory_bytes": (1 + m) * 2**20,
+                        "cost_forward": steps, "cost_gradient": steps * (1 + m),
+                        "cost_hvp": steps * 5 if method == "implicit" else 0,
+                        "message": "CUDA out of memory" if status == "oom" else "",
+                    }
+                )  # fmt: skip
+                for s in range(steps + 1):
+                    records.append((run_id, s, float(time[s]), "test", metric, float(curve[s])))
+                    records.append((run_id, s, float(time[s]), "val", "loss", float(curve[s])))
+                    lr = 0.1 * (1 + 0.1 * s * m)
+                    records.append((run_id, s, float(time[s]), "hyper", "lr", lr))
+                    records.append((run_id, s, float(time[s]), "hyper", "momentum", 0.9))
+                    if method == "implicit":
+                        records.append((run_id, s, float(time[s]), "hyper", "lr_std", 0.02))
+    return pd.DataFrame(runs), make_records(records)

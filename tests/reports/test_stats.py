@@ -157,7 +157,7 @@ def test_mark_best_marks_ties_within_error_bars() -> None:
         intervals={"mean": ("mean_lo", "mean_hi")},
     )
     assert marks["mean"].tolist() == ["best", "tie", "", "", "best"]
-    assert marks["memory"].tolist() == ["best", "tie", "", "", "best"]
+    assert marks["memory"].tolist() == ["best", "best", "", "", "best"]
 
 
 def test_resource_summary_sums_cost_over_runs_of_one_init() -> None:

@@ -1,0 +1,70 @@
+"""``hgbench report RESULTS --out DIR``: write a report of a results store."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def _parse_targets(items: list[str]) -> dict[str, float]:
+    targets = {}
+    for item in items:
+        task, sep, value = item.partition("=")
+        try:
+            targets[task] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not task:
+            raise ValueError(f"--target expects TASK=VALUE (e.g. uci_boston=20.5), got {item!r}")
+    return targets
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from hgbench.reports.builder import build_report
+
+    out = Path(args.out) if args.out else Path(args.results).parent / "report"
+    index = build_report(
+        args.results,
+        out,
+        n_boot=args.bootstrap,
+        confidence=args.confidence,
+        seed=args.seed,
+        targets=_parse_targets(args.target),
+        target_split=args.target_split,
+        dpi=args.dpi,
+        benchmark_json=args.benchmark_json,
+    )
+    print(index)
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``report`` to the ``hgbench`` command line."""
+    p = subparsers.add_parser(
+        "report",
+        help="write tables and figures of a results store",
+        description="Write index.html, report.md, tables/*.tex and figures/*.png|pdf "
+        "from a results store.",
+    )
+    p.add_argument("results", help="results store (SQLite file written by `hgbench run`)")
+    p.add_argument("--out", help="output directory (default: report/ next to RESULTS)")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (2000)")
+    p.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
+    p.add_argument(
+        "--target", action="append", default=[], metavar="TASK=VALUE",
+        help="time-to-target target of a task (default: median final metric of fixed)",
+    )  # fmt: skip
+    p.add_argument(
+        "--target-split", default="test", choices=["test", "val"],
+        help="split whose metric curve is compared with the target (test)",
+    )  # fmt: skip
+    p.add_argument("--dpi", type=int, default=150, help="PNG resolution (150)")
+    p.add_argument(
+        "--benchmark-json", nargs="*", default=[], metavar="JSON",
+        help="pytest-benchmark JSON files to include",
+    )  # fmt: skip
+    p.set_defaults(func=run_report)

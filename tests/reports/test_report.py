@@ -1,0 +1,102 @@
+"""End to end: a results store written through the store API renders into a complete report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from hgbench.bench.store import ResultsStore
+from hgbench.reports import build_report
+from hgbench.reports.cli import add_commands
+from hgbench.reports.tables import latex_escape
+from tests.reports.synthetic import make_sweep
+
+
+def write_store(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    runs, records = make_sweep()
+    with ResultsStore(path) as store:
+        store.write(runs.to_dict("records"), records.itertuples(index=False, name=None))
+    return runs, records
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    root = tmp_path_factory.mktemp("report")
+    runs, _ = write_store(root / "results.sqlite")
+    index = build_report(root / "results.sqlite", root / "out", n_boot=20, dpi=30)
+    return index, runs
+
+
+@pytest.mark.slow
+def test_every_file_exists_and_names_every_method(report: tuple[Path, pd.DataFrame]) -> None:
+    index, runs = report
+    out = index.parent
+    labels = set(runs["label"])
+    for name in ("index.html", "report.md", "tables/summary.tex", "tables/runs.tex",
+                 "tables/summary.csv", "tables/runs.csv"):  # fmt: skip
+        text = (out / name).read_text()
+        escape = latex_escape if name.endswith(".tex") else str
+        assert all(escape(label) in text for label in labels), name
+    for name in ("tables/time_to_target.tex", "tables/performance_profile.tex"):
+        assert (out / name).stat().st_size > 0
+    expected = {f"{kind}_{task}" for kind in ("cdf", "curves", "hyper", "front")
+                for task in ("reg", "cls")} | {"performance_profile"}  # fmt: skip
+    assert {p.stem for p in (out / "figures").glob("*.png")} == expected
+    assert {p.stem for p in (out / "figures").glob("*.pdf")} == expected
+    for png in (out / "figures").glob("*.png"):
+        task = png.stem.rsplit("_", 1)[-1]
+        methods = labels if task == "profile" else set(runs.loc[runs["task"] == task, "label"])
+        description = Image.open(png).text["Description"]
+        assert all(m in description for m in methods), png.name
+        pdf = png.with_suffix(".pdf").read_bytes()
+        assert all(m.encode() in pdf for m in methods), png.name
+        # every figure is linked from the page, which works without a server
+        assert f'src="figures/{png.name}"' in index.read_text()
+
+
+@pytest.mark.slow
+def test_diverged_failed_and_missing_runs_are_counted(report: tuple[Path, pd.DataFrame]) -> None:
+    index, _ = report
+    summary = pd.read_csv(index.parent / "tables" / "summary.csv").set_index(["task_key", "label"])
+    implicit = "implicit[variant=wd_lr]"
+    assert summary.loc[("reg", "hd_sgd"), ["n_runs", "n_diverged"]].tolist() == [4, 1]
+    assert summary.loc[("reg", implicit), "n_diverged"] == 1  # above the threshold
+    assert summary.loc[("reg", "fixed"), "n_failed"] == 1  # oom
+    assert summary.loc[("cls", "hd_sgd"), "n_failed"] == 1  # timeout
+    assert summary.loc[("cls", implicit), ["n_runs", "n_missing"]].tolist() == [3, 1]
+    # cls has no fixed: no ratio, but a median time
+    assert pd.isna(summary.loc[("cls", "hd_sgd"), "time_ratio"])
+    assert summary.loc[("cls", "hd_sgd"), "time_s"] > 0
+    raw = pd.read_csv(index.parent / "tables" / "runs.csv")
+    assert len(raw) == 19 and set(raw["counted as"]) == {"valid", "diverged", "failed"}
+
+
+@pytest.mark.slow
+def test_cli_writes_report(tmp_path: Path) -> None:
+    write_store(tmp_path / "results.sqlite")
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    args = parser.parse_args(
+        ["report", str(tmp_path / "results.sqlite"), "--out", str(tmp_path / "r"),
+         "--bootstrap", "10", "--dpi", "20", "--target", "cls=0.65"]
+    )  # fmt: skip
+    assert args.func(args) == 0
+    ttt = pd.read_csv(tmp_path / "r" / "tables" / "time_to_target.csv")
+    assert set(ttt.loc[ttt["task_key"] == "cls", "target"]) == {0.65}
+
+
+def test_missing_results_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope.sqlite"):
+        build_report(tmp_path / "nope.sqlite", tmp_path / "out")
+
+
+def test_bad_target_is_a_clear_error(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    args = parser.parse_args(["report", str(tmp_path / "x"), "--target", "reg:1"])
+    with pytest.raises(ValueError, match="TASK=VALUE"):
+        args.func(args)
