@@ -246,7 +246,8 @@ def take(value: int | None, available: int, name: str, key: str) -> int:
 class ScaledTask(Task):
     """A task whose scale parameters are declared as data: ``scales[scale]`` holds every
     parameter's default at that scale; overrides must name known parameters and are
-    type-checked against the default (``None`` defaults accept ints)."""
+    type-checked against the default (``None`` defaults accept ints; ``*subset`` parameters
+    accept ``None`` for "all")."""
 
     scales: ClassVar[dict[str, dict[str, Any]]]
 
@@ -274,7 +275,7 @@ class ScaledTask(Task):
             ok = value is None or isinstance(value, int)
             if ok and value is not None and value < 1:
                 raise ValueError(f"{self.key}: {name}={value} must be a positive integer")
-            ok = ok and (value is not None or default is None)
+            ok = ok and (value is not None or default is None or name.endswith("subset"))
         elif isinstance(default, float):
             ok = isinstance(value, (int, float))
         else:
