@@ -25,6 +25,7 @@ from hgbench.reports.stats import (
 from hgbench.reports.tables import (
     DERIVED,
     DERIVED_NOTE,
+    fmt,
     plain_display,
     summary_display,
     time_to_target_display,
@@ -80,8 +81,8 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     hyper = pd.DataFrame([json.loads(h) if h else {} for h in runs["init_hyper"]], index=runs.index)
     counted = np.select([runs["failed"], runs["diverged"]], ["failed", "diverged"], "valid")
     time = [
-        f"{t:.4g}{DERIVED if share else ''}"
-        for t, share in runs[["method_time_s", "time_is_share"]].values
+        fmt(t) + (DERIVED if share and np.isfinite(t) else "")
+        for t, share in runs[["method_time_s", "time_is_share"]].astype(float).values
     ]
     out = pd.DataFrame(
         {
@@ -92,7 +93,7 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
             **{f"init {k}": hyper[k] for k in hyper.columns},
             "status": runs["status"],
             "counted as": counted,
-            "steps": [f"{d}/{b}" for d, b in runs[["steps_done", "budget_steps"]].values],
+            "steps": [f"{fmt(d)}/{fmt(b)}" for d, b in runs[["steps_done", "budget_steps"]].values],
             "final test metric": runs["final_test_metric"],
             "final val loss": runs["final_val_loss"],
             "method time (s)": time,

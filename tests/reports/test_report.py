@@ -100,3 +100,24 @@ def test_bad_target_is_a_clear_error(tmp_path: Path) -> None:
     args = parser.parse_args(["report", str(tmp_path / "x"), "--target", "reg:1"])
     with pytest.raises(ValueError, match="TASK=VALUE"):
         args.func(args)
+
+
+@pytest.mark.slow
+def test_report_of_a_real_sweep(tmp_path: Path) -> None:
+    from hgbench.bench.config import RunConfig
+    from hgbench.bench.executors import LocalExecutor
+    from hgbench.bench.sweep import run_sweep
+
+    methods = ("fixed", "hd_sgd")
+    runs = [RunConfig(task="sk_diabetes", method=m, budget_steps=10, eval_every=5) for m in methods]
+    path = tmp_path / "results.sqlite"
+    run_sweep(runs, path, LocalExecutor(workers=1), quiet=True)
+    index = build_report(path, tmp_path / "out", n_boot=10, dpi=20)
+    summary = pd.read_csv(index.parent / "tables" / "summary.csv")
+    assert sorted(summary["label"]) == list(methods)
+    assert (summary["n_runs"] == 1).all()
+    html = index.read_text()
+    assert all(m in html for m in methods)
+    for kind in ("cdf", "curves", "hyper", "front"):
+        for ext in ("png", "pdf"):
+            assert (index.parent / "figures" / f"{kind}_sk_diabetes.{ext}").stat().st_size > 0
