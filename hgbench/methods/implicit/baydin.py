@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
-from torch.func import vjp
 
 from hgbench.methods import METHODS
 from hgbench.methods.core.diff import value_and_grad
@@ -49,11 +49,9 @@ class BaydinLogLR(Method):
         w, u_prev, raw = state["w"], state["momentum_buffer"], state["raw"]
         loss, g, mstate = value_and_grad(problem, w, state["mstate"], problem.train_batch(t))
 
-        def previous_update(x: Tensor) -> Tensor:  # w_t as a function of x (w_{t-1} dropped)
-            return -torch.pow(10.0, x) * u_prev
-
-        _, pullback = vjp(previous_update, raw["lr"])
-        (h,) = pullback(g)
+        # ∂/∂x of L(w_{t-1} - 10^x u_{t-1}) = -(g_t · u_{t-1}) 10^x ln 10 (closed form; a vjp
+        # of the update gives the same number but costs a torch.func transform per step)
+        h = -(g * u_prev).sum() * torch.pow(10.0, raw["lr"]) * math.log(10.0)
         new_raw = common.SGD_SPACE.clamp({**raw, "lr": raw["lr"] - self.meta_lr * h})
         w_new, buf = common.sgd_step(w, g, u_prev, new_raw, problem.grad_clip)
         new_state = {
