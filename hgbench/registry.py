@@ -64,7 +64,8 @@ class Registry(Generic[T]):
         return self._plugins
 
     def names(self) -> list[str]:
-        return sorted({*self._builtin, *self._load_plugins()})
+        plugins = self._load_plugins()  # imports the built-in modules first
+        return sorted({*self._builtin, *plugins})
 
     def get(self, key: str) -> T:
         self._import_builtins()
