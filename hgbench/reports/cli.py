@@ -25,7 +25,11 @@ def _parse_targets(items: list[str]) -> dict[str, float]:
 def run_report(args: argparse.Namespace) -> int:
     from hgbench.reports.builder import build_report
 
-    out = Path(args.out) if args.out else Path(args.results).parent / "report"
+    out = (
+        Path(args.out)
+        if args.out
+        else Path(args.results).with_name(Path(args.results).stem + "_report")
+    )
     index = build_report(
         args.results,
         out,
@@ -50,7 +54,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "from a results store.",
     )
     p.add_argument("results", help="results store (SQLite file written by `hgbench run`)")
-    p.add_argument("--out", help="output directory (default: report/ next to RESULTS)")
+    p.add_argument("--out", help="output directory (default: RESULTS_STEM_report/ next to RESULTS)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (2000)")
     p.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
