@@ -1,0 +1,102 @@
+"""Issue 10 oracles: N paired inits trained as one vmapped computation equal the same N inits
+run one by one, for every registered method that supports batching (float64, CPU)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from hgbench.bench.loop import BatchedStepper, SingleStepper, train
+from hgbench.methods import METHODS
+from hgbench.methods.core.hyper import sample_initial_hypers
+from hgbench.tasks import TASKS
+
+N = 3
+STEPS = 20
+BATCHABLE = [k for k in METHODS.names() if METHODS.get(k).supports_batching]
+
+
+@pytest.fixture(scope="module")
+def problem():
+    torch.set_num_threads(1)
+    return TASKS.get("sk_diabetes")(scale="small").build(dtype=torch.float64, data_seed=0)
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    a, b = a.double(), b.double()
+    both_nan = torch.isnan(a) & torch.isnan(b)
+    err = (a - b).abs().where(~both_nan, torch.zeros_like(a))
+    return bool((err <= 1e-10 * b.abs().clamp_min(1e-12) + 1e-14).all())
+
+
+def _final_states(problem, method, hypers):
+    """Final states of each init, stepped one by one and batched (unstacked)."""
+    w0s = [problem.init_weights(k) for k in range(len(hypers))]
+    singles = []
+    for w0, h in zip(w0s, hypers, strict=True):
+        stepper = SingleStepper(problem, method)
+        s = stepper.init([w0], problem.init_model_state(), [h])
+        for t in range(STEPS):
+            s = stepper.step(s, t)
+        singles.append(stepper.finalize(s))
+    batched = BatchedStepper(problem, method, len(hypers))
+    s = batched.init(w0s, problem.init_model_state(), hypers)
+    for t in range(STEPS):
+        s = batched.step(s, t)
+    s = batched.finalize(s)
+    return singles, s, batched
+
+
+@pytest.mark.parametrize("key", BATCHABLE)
+def test_batched_equals_one_by_one(problem, key: str) -> None:
+    method = METHODS.get(key)()
+    hypers = sample_initial_hypers(seed=1, n=N)
+    singles, stacked, _ = _final_states(problem, method, hypers)
+    for i, single in enumerate(singles):
+        w_single, _ = method.weights(single)
+        w_batched, _ = method.weights(torch.utils._pytree.tree_map(lambda x: x[i], stacked))
+        assert _close(w_batched, w_single), f"{key}: init {i} weights differ"
+        h_single = method.hyperparameters(single)
+        h_batched = torch.func.vmap(method.hyperparameters)(stacked)
+        for name, v in h_single.items():
+            assert _close(h_batched[name][i], v), f"{key}: init {i} hyperparameter {name} differs"
+
+
+@pytest.mark.parametrize("key", BATCHABLE)
+def test_batched_metrics_equal_one_by_one_through_train(problem, key: str) -> None:
+    method = METHODS.get(key)()
+    hypers = sample_initial_hypers(seed=2, n=N)
+    w0s = [problem.init_weights(k) for k in range(N)]
+    together = train(problem, method, w0s, hypers, budget=STEPS, eval_every=10, batched=True)
+    for i in range(N):
+        alone = train(problem, method, [w0s[i]], [hypers[i]], budget=STEPS, eval_every=10,
+                      batched=False)
+        a, b = together.inits[i], alone.inits[0]
+        assert a.status == b.status
+        for name, v in b.final.items():
+            assert math.isclose(a.final[name], v, rel_tol=1e-10, abs_tol=1e-14), (key, name)
+        # cost counters are per init, whether batched or not
+    assert together.costs == train(problem, method, [w0s[0]], [hypers[0]], budget=STEPS,
+                                   eval_every=10, batched=False).costs
+
+
+def test_one_diverging_init_is_frozen_and_others_match(problem) -> None:
+    method = METHODS.get("fixed")()
+    hypers = sample_initial_hypers(seed=3, n=N)
+    hypers[1] = replace(hypers[1], lr=1e6)  # blows up within a few steps
+    w0s = [problem.init_weights(k) for k in range(N)]
+    together = train(problem, method, w0s, hypers, budget=STEPS, eval_every=5, batched=True)
+    assert together.inits[1].status == "diverged"
+    assert together.inits[1].diverged_step is not None and together.inits[1].diverged_step < STEPS
+    alone = train(problem, method, [w0s[1]], [hypers[1]], budget=STEPS, eval_every=5,
+                  batched=False)
+    assert alone.inits[0].status == "diverged"
+    for i in (0, 2):
+        ref = train(problem, method, [w0s[i]], [hypers[i]], budget=STEPS, eval_every=5,
+                    batched=False).inits[0]
+        assert together.inits[i].status == ref.status == "ok"
+        for name, v in ref.final.items():
+            assert math.isclose(together.inits[i].final[name], v, rel_tol=1e-10), name
