@@ -17,7 +17,7 @@ import time
 import torch
 
 from hgbench.methods import METHODS
-from hgbench.methods.implicit.cost import calibrate_unit_costs, cost_ratio
+from hgbench.methods.implicit.cost import UnitCosts, calibrate_unit_costs, cost_ratio
 from hgbench.spec import InitialHyper
 from hgbench.tasks import TASKS
 
@@ -41,44 +41,52 @@ def build_problem(data_dir: str | None):
         return TASKS.get("sk_diabetes")(scale="paper").build(), "sk_diabetes (paper)"
 
 
-def time_method(key, kw, problem, steps, hyper, repeats):
-    """Median over ``repeats`` of the wall time of ``steps`` weight steps, and the counts."""
-    method = METHODS.get(key)(**kw)
+def time_round_robin(configs, problem, steps, hyper, repeats):
+    """Median wall time of ``steps`` weight steps per config, the configs timed in turn each
+    repeat (so load changes on a shared machine hit all of them alike), and their counts."""
+    methods = [METHODS.get(key)(**kw) for key, kw in configs]
     w0, ms = problem.init_weights(0), problem.init_model_state()
-    best, counts = float("inf"), {}
+    times: list[list[float]] = [[] for _ in methods]
+    counts: list[dict[str, int]] = [{} for _ in methods]
+    hvps, fwds = [], []
     for _ in range(repeats):
-        state = method.init(problem, w0, ms, hyper)
-        state, _ = method.step(problem, state, 0)  # warm-up outside the timed region
-        problem.counter.reset()
-        start = time.perf_counter()
-        for t in range(1, steps + 1):
-            state, loss = method.step(problem, state, t)
-        best = min(best, time.perf_counter() - start)
-        counts = problem.counter.as_dict()
-    return best, counts
+        units = calibrate_unit_costs(problem, w0, ms, 50)  # in the same round as the methods
+        hvps.append(units.hvp)
+        fwds.append(units.forward)
+        for i, method in enumerate(methods):
+            state = method.init(problem, w0, ms, hyper)
+            state, _ = method.step(problem, state, 0)  # warm-up outside the timed region
+            problem.counter.reset()
+            start = time.perf_counter()
+            for t in range(1, steps + 1):
+                state, _ = method.step(problem, state, t)
+            times[i].append(time.perf_counter() - start)
+            counts[i] = problem.counter.as_dict()
+    med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    units = UnitCosts(hvp=med(hvps), forward=med(fwds))
+    return [med(ts) for ts in times], counts, units
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--data-dir", default=os.environ.get("HGBENCH_DATA"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     problem, label = build_problem(args.data_dir)
     hyper = InitialHyper(0, 1e-2, 1e-4, 0.5)
-    units = calibrate_unit_costs(problem, problem.init_weights(0), problem.init_model_state(), 200)
-    print(f"task {label}, {args.steps} weight steps, 1 thread, min of {args.repeats} repeats")
-    print(f"calibrated unit costs (gradients): {units.as_dict()}")
-    t_fixed, c_fixed = time_method("fixed", {}, problem, args.steps, hyper, args.repeats)
+    print(
+        f"task {label}, {args.steps} weight steps, 1 thread, median of {args.repeats} round-robin repeats"
+    )
+    configs = [("fixed", {}), *CONFIGS]
+    times, counts, units = time_round_robin(configs, problem, args.steps, hyper, args.repeats)
+    print(f"calibrated unit costs (gradients, median over rounds): {units.as_dict()}")
+    t_fixed, c_fixed = times[0], counts[0]
     print(
         f"{'method':28s} {'ms/step':>8s} {'measured':>9s} {'implied':>8s} {'meas/impl':>9s}  counts"
     )
-    print(
-        f"{'fixed':28s} {1e3 * t_fixed / args.steps:8.3f} {1.0:9.2f} {1.0:8.2f} {1.0:9.2f}  {c_fixed}"
-    )
-    for key, kw in CONFIGS:
-        t, c = time_method(key, kw, problem, args.steps, hyper, args.repeats)
+    for (key, kw), t, c in zip(configs, times, counts, strict=True):
         name = key + "".join(f" {k}={v}" for k, v in kw.items())
         measured, implied = t / t_fixed, cost_ratio(c, c_fixed, units)
         print(
