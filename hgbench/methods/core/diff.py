@@ -7,8 +7,13 @@ exactly. All are pure ``torch.func`` compositions and run under ``vmap``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
 from torch import Tensor
-from torch.func import grad, jvp
+from torch._C._functorch import peek_interpreter_stack
+from torch.func import grad, jvp, vjp
+from torch.utils._pytree import tree_map
 
 from hgbench.spec import Batch, ModelState, Problem, Stream
 
@@ -24,8 +29,16 @@ def forward(
 def value_and_grad(
     problem: Problem, w: Tensor, mstate: ModelState, batch: Batch, stream: Stream = "train"
 ) -> tuple[Tensor, Tensor, ModelState]:
-    """Loss, its gradient in ``w`` and the new model state (one counted gradient)."""
+    """Loss, its gradient in ``w`` and the new model state (one counted gradient).
+
+    Outside any ``torch.func`` transform and on a ``w`` that carries no autograd history, the
+    gradient is taken with plain reverse mode (``torch.autograd.grad``): the same numbers,
+    without ``torch.func.grad``'s per-op wrapping, which doubled the cost of a small-model
+    step. Under ``vmap``/``grad`` (or when ``w`` requires grad) it is ``torch.func.grad``.
+    """
     problem.counter.add(gradient=1)
+    if peek_interpreter_stack() is None and not w.requires_grad:
+        return _eager_value_and_grad(problem, w, mstate, batch, stream)
 
     def f(w_: Tensor) -> tuple[Tensor, tuple[Tensor, ModelState]]:
         loss, new_state = problem.loss(w_, mstate, batch, stream)
@@ -33,6 +46,17 @@ def value_and_grad(
 
     g, (loss, new_state) = grad(f, has_aux=True)(w)
     return loss.detach(), g, new_state
+
+
+def _eager_value_and_grad(
+    problem: Problem, w: Tensor, mstate: ModelState, batch: Batch, stream: Stream
+) -> tuple[Tensor, Tensor, ModelState]:
+    with torch.enable_grad():
+        w_ = w.detach().requires_grad_()
+        loss, new_state = problem.loss(w_, mstate, batch, stream)
+        (g,) = torch.autograd.grad(loss, w_)
+    detach = lambda x: x.detach() if isinstance(x, Tensor) else x  # noqa: E731
+    return loss.detach(), g, tree_map(detach, new_state)
 
 
 def hvp(
@@ -50,3 +74,18 @@ def hvp(
         return grad(lambda x: problem.loss(x, mstate, batch, stream)[0])(w_)
 
     return jvp(g, (w,), (v,))[1]
+
+
+def vjp_through(fn: Callable[[Tensor], Tensor], primal: Tensor, cotangent: Tensor) -> Tensor:
+    """``(∂fn/∂primal)ᵀ cotangent`` for a cheap, uncounted function (an optimizer update).
+
+    Plain reverse mode outside ``torch.func`` transforms (no graph outlives the call), else
+    ``torch.func.vjp``.
+    """
+    if peek_interpreter_stack() is None and not primal.requires_grad:
+        with torch.enable_grad():
+            p = primal.detach().requires_grad_()
+            (out,) = torch.autograd.grad(fn(p), p, cotangent)
+        return out
+    _, pullback = vjp(fn, primal)
+    return pullback(cotangent)[0]

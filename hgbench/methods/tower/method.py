@@ -24,11 +24,10 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.func import vjp
 
 from hgbench.methods import METHODS
 from hgbench.methods.core.common import check_number, scalar
-from hgbench.methods.core.diff import value_and_grad
+from hgbench.methods.core.diff import value_and_grad, vjp_through
 from hgbench.methods.core.hyper import summarise, validate_natural
 from hgbench.methods.core.optim import clip_by_global_norm
 from hgbench.methods.tower.levels import DEFAULTS, Level, parse_levels
@@ -135,8 +134,7 @@ class Tower(Method):
             def delta(h: Tensor, lv=lv, g_prev=g_prev, opt_prev=opt_prev, ids=ids) -> Tensor:
                 return lv.delta(g_prev, opt_prev, h, t - 1, ids)[0]
 
-            _, pullback = vjp(delta, state["h"][k])
-            (c,) = pullback(-c)
+            c = vjp_through(delta, state["h"][k], -c)
             out.append(c)
         return out
 
