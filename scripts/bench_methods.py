@@ -22,6 +22,7 @@ from hgbench.tasks import TASKS
 
 CONFIGS: list[tuple[str, str, dict]] = [
     ("fixed", "fixed", {}),
+    ("fixed adam", "fixed", {"optimizer": "adam"}),
     ("hd_sgd", "hd_sgd", {}),
     ("hd_sgdn", "hd_sgdn", {}),
     ("hd_adam", "hd_adam", {}),
