@@ -203,3 +203,47 @@ def test_overflow_during_training_is_reported_as_divergence(tiny) -> None:
         losses.append(float(loss))
     assert not math.isfinite(losses[-1])
     assert not all(torch.isfinite(v) for v in method.hyperparameters(state).values())
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+        ),
+    ],
+)
+def test_bit_exact_on_supervised_problem_float32(device: str) -> None:
+    """The same exactness on a task-style problem (ReLU MLP, float32, seeded batches)."""
+    from hgbench.tasks.base import SplitData, SupervisedProblem
+    from hgbench.tasks.losses import cross_entropy
+    from hgbench.tasks.models import mlp
+
+    gen = torch.Generator().manual_seed(0)
+
+    def split(n: int) -> SplitData:
+        return SplitData(torch.randn(n, 6, generator=gen), torch.randint(0, 3, (n,), generator=gen))
+
+    problem = SupervisedProblem(
+        name="tiny_cls",
+        model_factory=lambda: mlp([6, 8, 8, 3]),
+        train=split(64),
+        val=split(16),
+        test=split(16),
+        loss_fn=cross_entropy,
+        metrics={},
+        metric="loss",
+        batch_size=16,
+        device=device,
+        dtype=torch.float32,
+    )
+    method = Reversible(horizon=12, meta_iterations=2, gamma=0.9, alpha=0.5)
+    state = method.init(problem, problem.init_weights(0), problem.init_model_state(), HYPER)
+    for t in range(24):
+        state, loss = method.step(problem, state, t)
+        assert torch.isfinite(loss)
+        if t % 12 == 11:
+            assert torch.equal(state["recovered"]["w_int"], state["w0_int"])
+            assert bool(state["reversal_exact"])
+    assert all(torch.isfinite(v).all() for v in state["hypergrad"].values())
