@@ -264,7 +264,7 @@ def render_report(
     raw_section.link("runs.csv (all runs, machine-readable)", tables_dir / "runs.csv")
 
     sections = [_provenance(runs, source), overview, speed, *figure_sections, raw_section]
-    history = benchmark_history_section(benchmark_json)
+    history = benchmark_history_section(benchmark_json, out, dpi=dpi)
     if history is not None:
         sections.append(history)
     title = "hgbench report"

@@ -69,6 +69,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dpi", type=int, default=150, help="PNG resolution (150)")
     p.add_argument(
         "--benchmark-json", nargs="*", default=[], metavar="JSON",
-        help="pytest-benchmark JSON files to include",
+        help="pytest-benchmark JSON files, or directories such as .benchmarks, "
+        "to render as a benchmark history",
     )  # fmt: skip
     p.set_defaults(func=run_report)
