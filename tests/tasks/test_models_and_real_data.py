@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from hgbench.tasks import TASKS
+from hgbench.tasks.fashion_mnist import flatten_mlp
 from hgbench.tasks.lstm import LstmLanguageModel
 from hgbench.tasks.models import mlp
 from hgbench.tasks.resnet import ResNet18, small_cnn
@@ -26,6 +27,8 @@ def count(m: torch.nn.Module) -> int:
         (lambda: mlp([10, 50, 1]), 601),  # sk_diabetes
         (lambda: mlp([64, 50, 10]), 3760),  # sk_digits
         (lambda: mlp([784, 50, 10]), 39_760),  # Fashion-MNIST
+        (lambda: flatten_mlp([50]), 39_760),  # Fashion-MNIST task default
+        (lambda: flatten_mlp([50, 50, 50]), 44_860),  # Maclaurin et al. 2015 MLP
         (lambda: ResNet18(10), 11_181_642),  # torchvision resnet18(num_classes=10)
         (lambda: ResNet18(10, stem="cifar"), 11_173_962),
         (lambda: small_cnn(10, 16), 5466),
@@ -35,6 +38,12 @@ def count(m: torch.nn.Module) -> int:
 )
 def test_parameter_counts(model, expected):
     assert count(model()) == expected
+
+
+def test_fashion_mnist_hidden_override_is_validated():
+    assert TASKS.get("fashion_mnist")("small", hidden=[50, 50, 50]).params["hidden"] == [50] * 3
+    with pytest.raises(ValueError, match="hidden"):
+        TASKS.get("fashion_mnist")("small", hidden=50)
 
 
 def test_lstm_matches_torch_lstm():
