@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -47,17 +48,23 @@ Entries = list[tuple[str, str, Any]]
 
 
 def runtime_entries(item: WorkItem) -> Entries:
-    """The item's task and method when they were registered at run time in the driver
-    (by a test or a user script, outside the built-in modules and entry points): a fresh
-    worker re-registers them (the classes travel pickled by reference)."""
+    """The item's task and method when they may have been registered at run time in the
+    driver (by a test or a user script, outside the built-in modules): a fresh worker
+    re-registers them (classes travel pickled by reference). Entries that cannot be pickled
+    (classes made dynamically by a built-in module) are found by the worker's own import."""
     out = []
     for kind, reg, key in (
         ("task", TASKS, item.runs[0].task),
         ("method", METHODS, item.runs[0].method),
     ):
         obj = reg.get(key)
-        if getattr(obj, "__module__", None) not in reg.builtin_modules:
-            out.append((kind, key, obj))
+        if getattr(obj, "__module__", None) in reg.builtin_modules:
+            continue
+        try:
+            pickle.dumps(obj)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            continue
+        out.append((kind, key, obj))
     return out
 
 
