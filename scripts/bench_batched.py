@@ -1,0 +1,239 @@
+"""Batched inits against one by one: time per init on UCI Energy at paper settings (issue 10).
+
+Task ``uci_energy`` at scale ``paper`` (MLP [8, 50, 1], full batch, 4000 weight steps, the
+Clarke et al. 2022 UCI setup); methods ``fixed``, ``hd_sgd`` and ``implicit`` (variant
+``wd_lr_m``); paired inits 0..N-1 of seed 0. For each method it measures
+
+* **one by one, local executor**: ``--one-by-one-runs`` single-init work items through
+  :class:`hgbench.bench.executors.LocalExecutor` (one worker process per run, as
+  ``hgbench run`` does them): wall time per init, *including* process start-up, data
+  loading, first-call overheads and evaluation (the forkserver itself is started before
+  the clock, by an untimed warm-up run);
+* **one by one, in process**: the same runs through :func:`hgbench.bench.worker.execute` in
+  this process (no start-up): wall time per init;
+* **batched N** for each ``--sizes`` N: one work item of N paired inits trained as one vmapped
+  computation through :func:`hgbench.bench.worker.execute` in this process: wall time / N
+  (data loading and evaluation included), and the batch's method time / N;
+
+and prints a table with the speed-up of each batch over both one-by-one figures. Every run
+uses one torch thread. ``--suite-total`` estimates the Clarke UCI suite (8 data sets × every
+batchable method variant of the ``clarke_uci`` suite × 200 inits × 4000 steps): it measures one
+batch of 200 inits per (data set, method) for ``--steps`` steps and scales the training and
+evaluation time *linearly* in steps to the suite's 4000 (set-up time is added once, unscaled).
+
+Usage (real data from ``HGBENCH_DATA`` or ``--data-dir``)::
+
+    HGBENCH_DATA=/work/shared/data python scripts/bench_batched.py                 # full
+    HGBENCH_DATA=/work/shared/data python scripts/bench_batched.py --steps 200 --sizes 1,10
+    HGBENCH_DATA=/work/shared/data python scripts/bench_batched.py --suite-total --steps 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from hgbench.bench.config import RunConfig, WorkItem
+from hgbench.bench.executors import LocalExecutor
+from hgbench.bench.suites import load_suite
+from hgbench.bench.worker import execute
+from hgbench.methods import METHODS
+from hgbench.tasks import TASKS
+
+TASK = "uci_energy"
+METHOD_SETTINGS: dict[str, dict[str, Any]] = {
+    "fixed": {},
+    "hd_sgd": {},
+    "implicit": {"variant": "wd_lr_m"},
+}
+PAPER_STEPS = 4000
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def run_configs(task: str, method: str, settings: dict, n: int, args: argparse.Namespace,
+                batch_size: int) -> list[RunConfig]:  # fmt: skip
+    """Paired inits 0..n-1 of one method on one task at paper scale."""
+    return [
+        RunConfig(task=task, method=method, method_settings=settings, init_index=k,
+                  scale="paper", budget_steps=args.steps, dtype=args.dtype, device=args.device,
+                  batch_size=batch_size, data_dir=args.data_dir, time_limit_s=None)
+        for k in range(n)
+    ]  # fmt: skip
+
+
+def statuses(rows: list[dict]) -> str:
+    counts = Counter(r["status"] for r in rows)
+    return " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+
+
+def in_process(item: WorkItem) -> tuple[float, dict[str, Any]]:
+    start = time.perf_counter()
+    result = execute(item, threads=1)
+    return time.perf_counter() - start, result
+
+
+def _importable_task_classes() -> None:
+    """Workaround: ``hgbench/tasks/uci.py`` builds its task classes with ``type()``, so their
+    ``__module__`` reads ``abc``; the local executor then treats them as run-time registered
+    and fails to pickle them for the worker. Name their real module (the worker imports it)."""
+    for key in TASKS.names():
+        cls = TASKS.get(key)
+        if key.startswith("uci_") and cls.__module__ == "abc":
+            cls.__module__ = "hgbench.tasks.uci"
+
+
+def one_by_one_executor(runs: list[RunConfig], workers: int) -> tuple[float, list[dict]]:
+    """Wall time of ``runs`` as single-init work items through worker processes."""
+    _importable_task_classes()
+    rows: list[dict] = []
+    executor = LocalExecutor(workers=workers, threads=1)
+    start = time.perf_counter()
+    executor.run([WorkItem((r,)) for r in runs], lambda item, res: rows.extend(res["runs"]))
+    return time.perf_counter() - start, rows
+
+
+def bench_method(method: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    settings = METHOD_SETTINGS[method]
+    label = method + "".join(f" {k}={v}" for k, v in settings.items())
+    singles = run_configs(TASK, method, settings, args.one_by_one_runs, args, 1)
+    # warm-up, not timed: this process's first calls, and the executor's forkserver start
+    warm = replace(singles[0], budget_steps=min(args.steps, 20))
+    execute(WorkItem((warm,)), threads=1)
+    one_by_one_executor([warm], args.workers)
+
+    wall, rows = one_by_one_executor(singles, args.workers)
+    exec_per_init = wall / len(singles)
+    out = [{"method": label, "mode": f"one by one, local executor ({len(singles)} runs, "
+            f"{args.workers} worker)", "N": 1, "per_init_s": exec_per_init,
+            "method_per_init_s": sum(r["method_time_s"] for r in rows) / len(rows),
+            "status": statuses(rows)}]  # fmt: skip
+    walls, rows = [], []
+    for r in singles:
+        w, result = in_process(WorkItem((r,)))
+        walls.append(w)
+        rows += result["runs"]
+    proc_per_init = sum(walls) / len(walls)
+    out.append({"method": label, "mode": f"one by one, in process ({len(singles)} runs)", "N": 1,
+                "per_init_s": proc_per_init,
+                "method_per_init_s": sum(r["method_time_s"] for r in rows) / len(rows),
+                "status": statuses(rows)})  # fmt: skip
+    for n in args.sizes:
+        runs = run_configs(TASK, method, settings, n, args, n)
+        wall, result = in_process(WorkItem(tuple(runs)))
+        batch = result["batch"]
+        method_time = batch["method_time_s"] if batch else result["runs"][0]["method_time_s"]
+        out.append({"method": label, "mode": "batched, in process", "N": n,
+                    "per_init_s": wall / n, "method_per_init_s": method_time / n,
+                    "status": statuses(result["runs"])})  # fmt: skip
+    for row in out:
+        row["speedup_vs_executor"] = exec_per_init / row["per_init_s"]
+        row["speedup_vs_in_process"] = proc_per_init / row["per_init_s"]
+    return out
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    head = (f"{'method':22s} {'mode':44s} {'N':>4s} {'s/init':>9s} {'method s/init':>13s} "
+            f"{'x vs exec':>9s} {'x vs proc':>9s}  status")  # fmt: skip
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(f"{r['method']:22s} {r['mode']:44s} {r['N']:4d} {r['per_init_s']:9.4f} "
+              f"{r['method_per_init_s']:13.4f} {r['speedup_vs_executor']:9.1f} "
+              f"{r['speedup_vs_in_process']:9.1f}  {r['status']}")  # fmt: skip
+
+
+def suite_total(args: argparse.Namespace) -> None:
+    """Measure one batch per (data set, batchable method variant) and scale to 4000 steps."""
+    suite = load_suite("clarke_uci").at_scale("paper")
+    full_steps, inits = PAPER_STEPS, args.suite_inits
+    variants = [(k, s) for k, s in suite.method_variants() if METHODS.get(k).supports_batching]
+    skipped = [k for k, _ in suite.method_variants() if not METHODS.get(k).supports_batching]
+    tasks = args.suite_tasks or suite.tasks
+    print(f"\nClarke UCI suite estimate: {len(tasks)} data sets x {len(variants)} batchable "
+          f"method variants x {inits} inits; measured at {args.steps} steps, training and "
+          f"evaluation time scaled linearly to {full_steps} steps (set-up added once)"
+          + (f"; not batchable (not estimated): {', '.join(skipped)}" if skipped else ""))  # fmt: skip
+    print(f"{'task':14s} {'method':30s} {'wall (s)':>9s} {'set-up (s)':>10s} "
+          f"{'est. 4000 steps (s)':>19s}  status")  # fmt: skip
+    total = measured = 0.0
+    for task in tasks:
+        for key, settings in variants:
+            runs = run_configs(task, key, settings, inits, args, inits)
+            wall, result = in_process(WorkItem(tuple(runs)))
+            run_time = result["batch"]["total_time_s"] if result["batch"] else sum(
+                r["total_time_s"] for r in result["runs"])  # fmt: skip
+            setup = max(0.0, wall - run_time)
+            estimate = setup + run_time * full_steps / args.steps
+            total += estimate
+            measured += wall
+            label = key + "".join(f" {k}={v}" for k, v in settings.items())
+            print(f"{task:14s} {label:30s} {wall:9.2f} {setup:10.2f} {estimate:19.1f}  "
+                  f"{statuses(result['runs'])}", flush=True)  # fmt: skip
+    print(
+        f"measured {measured:.1f} s in all; estimated suite total at {full_steps} steps: "
+        f"{total:.0f} s = {total / 3600:.2f} h on this machine (1 thread, {args.device})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=PAPER_STEPS, help="weight steps (4000)")
+    parser.add_argument("--sizes", type=lambda s: [int(x) for x in _csv(s)],
+                        default=[1, 10, 100, 200], help="batch sizes N (1,10,100,200)")  # fmt: skip
+    parser.add_argument("--methods", type=_csv, default=list(METHOD_SETTINGS),
+                        help="comma list of fixed,hd_sgd,implicit")  # fmt: skip
+    parser.add_argument("--one-by-one-runs", type=int, default=3,
+                        help="single-init runs timed one by one per method (3)")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=1, help="local executor workers (1)")
+    parser.add_argument("--dtype", default="float32", help="float32 (the suite's) or float64")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--data-dir", default=os.environ.get("HGBENCH_DATA"),
+                        help="dataset root (default $HGBENCH_DATA)")  # fmt: skip
+    parser.add_argument(
+        "--suite-total",
+        action="store_true",
+        help="also estimate the whole Clarke UCI suite (see module docstring)",
+    )
+    parser.add_argument("--suite-inits", type=int, default=200, help="inits per batch (200)")
+    parser.add_argument("--suite-tasks", type=_csv, default=None,
+                        help="only these suite data sets (default: all 8)")  # fmt: skip
+    parser.add_argument(
+        "--skip-compare",
+        action="store_true",
+        help="skip the batched vs one-by-one table (with --suite-total)",
+    )
+    args = parser.parse_args(argv)
+    for name in args.methods:
+        if name not in METHOD_SETTINGS:
+            parser.error(f"--methods: unknown {name!r}; valid: {', '.join(METHOD_SETTINGS)}")
+    if args.steps < 1 or args.one_by_one_runs < 1 or min(args.sizes, default=0) < 1:
+        parser.error("--steps, --one-by-one-runs and every --sizes value must be at least 1")
+    if args.data_dir is None:
+        parser.error("the UCI data are needed: set HGBENCH_DATA or pass --data-dir")
+    torch.set_num_threads(1)
+    print(f"{TASK} paper scale, {args.steps} weight steps, dtype {args.dtype}, {args.device}, "
+          f"1 torch thread, torch {torch.__version__}, {os.cpu_count()} cores")  # fmt: skip
+    if not args.skip_compare:
+        rows = [row for m in args.methods for row in bench_method(m, args)]
+        print_table(rows)
+        print(
+            "s/init: wall time per init (data loading and evaluation included; one by one "
+            "through the executor also process start-up); method s/init: training time only. "
+            "x vs exec / x vs proc: speed-up over one by one via the executor / in process."
+        )
+    if args.suite_total:
+        suite_total(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
