@@ -43,7 +43,16 @@ def test_run_show_export(tmp_path, toys, capsys):
         "budget = 20\nbatch_inits = 2\n"
     )
     results = tmp_path / "out" / "results.sqlite"
-    argv = ["run", str(suite), "--results", str(results), "--quiet", "--no-report", "--workers", "2"]
+    argv = [
+        "run",
+        str(suite),
+        "--results",
+        str(results),
+        "--quiet",
+        "--no-report",
+        "--workers",
+        "2",
+    ]
     assert main(argv) == 0
     assert "4 runs: 0 already stored, 2 error, 2 ok" in capsys.readouterr().out
     assert main(argv) == 0

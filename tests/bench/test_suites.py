@@ -50,7 +50,10 @@ def test_paired_inits_share_seeds_across_methods(toys):
         ('tasks = ["toy_quadratic"]\nmethodz = "all"', "unknown key 'methodz'"),
         ('tasks = "toy_quadratic"', "key 'tasks' has the wrong type"),
         ('tasks = ["toy_quadratic"]\ninits = 0', "key 'inits' must be at least 1"),
-        ('tasks = ["toy_quadratic"]\n[scales.small]\nbudgett = 3', r"\[scales.small\]: unknown key 'budgett'"),
+        (
+            'tasks = ["toy_quadratic"]\n[scales.small]\nbudgett = 3',
+            r"\[scales.small\]: unknown key 'budgett'",
+        ),
         ("tasks = [", "invalid TOML"),
     ],
 )
