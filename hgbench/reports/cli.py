@@ -25,6 +25,15 @@ def _parse_targets(items: list[str]) -> dict[str, float]:
 def run_report(args: argparse.Namespace) -> int:
     from hgbench.reports.builder import build_report
 
+    if args.results is None:  # a benchmark history alone (CI: no results store)
+        from hgbench.reports.history import build_history_report
+
+        if not args.benchmark_json:
+            raise ValueError("give a results store, or --benchmark-json for a history alone")
+        print(
+            build_history_report(args.benchmark_json, args.out or "benchmark_history", dpi=args.dpi)
+        )
+        return 0
     out = (
         Path(args.out)
         if args.out
@@ -53,7 +62,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         description="Write index.html, report.md, tables/*.tex and figures/*.png|pdf "
         "from a results store.",
     )
-    p.add_argument("results", help="results store (SQLite file written by `hgbench run`)")
+    p.add_argument(
+        "results", nargs="?",
+        help="results store (SQLite file written by `hgbench run`); omit it to render only "
+        "the --benchmark-json history",
+    )  # fmt: skip
     p.add_argument("--out", help="output directory (default: RESULTS_STEM_report/ next to RESULTS)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (2000)")
     p.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from hgbench.reports.document import Figure, Section
+from hgbench.reports.document import Figure, Section, render_html, render_markdown
 from hgbench.reports.tables import fmt, plain_display
 
 if TYPE_CHECKING:
@@ -316,3 +316,20 @@ def benchmark_history_section(
         section.link("benchmark_history.csv (tidy history, machine-readable)", csv)
     log.info("benchmark history: %d runs, %d cases", len(runs), history["case"].nunique())
     return section
+
+
+def build_history_report(
+    json_paths: Sequence[str | Path], out_dir: str | Path, *, dpi: int = 150
+) -> Path:
+    """Write ``index.html`` and ``report.md`` holding only the benchmark history (no results
+    store needed: ``hgbench report --benchmark-json .benchmarks``). Returns the index path."""
+    out = Path(out_dir)
+    section = benchmark_history_section(json_paths, out, dpi=dpi)
+    if section is None:
+        raise ValueError("a benchmark history report needs pytest-benchmark JSON files")
+    title = "hgbench benchmark history"
+    (out / "report.md").write_text(render_markdown(title, [section], out))
+    index = out / "index.html"
+    index.write_text(render_html(title, [section], out))
+    log.info("benchmark history report written to %s", index)
+    return index

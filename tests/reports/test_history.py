@@ -230,3 +230,23 @@ def test_hgbench_report_renders_the_history(three_runs: list[Path], tmp_path: Pa
     assert "## Benchmark history" in markdown
     assert "figures/benchmark_history.png" in markdown
     assert (tmp_path / "r" / "figures" / "benchmark_history.png").is_file()
+
+
+def test_hgbench_report_without_results_renders_the_history_alone(
+    three_runs: list[Path], tmp_path: Path
+) -> None:
+    from hgbench.reports.cli import add_commands
+
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    out = tmp_path / "hist"
+    args = parser.parse_args(
+        ["report", "--out", str(out), "--dpi", "20", "--benchmark-json", str(three_runs[0].parent)]
+    )
+    assert args.func(args) == 0
+    html = (out / "index.html").read_text()
+    assert "Benchmark history" in html and "3:ccc3333+" in html
+    assert (out / "figures" / "benchmark_history.png").is_file()
+    args = parser.parse_args(["report"])
+    with pytest.raises(ValueError, match="--benchmark-json"):
+        args.func(args)
