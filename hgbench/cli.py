@@ -35,17 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
+    if not any(a in commands for a in argv) and not {"-h", "--help"} & set(argv):
+        argv = ["run", *argv]  # the main job: `hgbench [run options]` is `hgbench run ...`
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
     if not getattr(args, "func", None):
-        # the main job: `hgbench` alone behaves like `hgbench run` (the quick suite)
-        args = parser.parse_args(["run", *(argv if argv is not None else sys.argv[1:])])
-        if not getattr(args, "func", None):
-            parser.print_help()
-            return 2
+        parser.print_help()
+        return 2
     try:
         return int(args.func(args) or 0)
     except (ValueError, KeyError, FileNotFoundError) as exc:

@@ -125,7 +125,9 @@ def _execute(item: WorkItem, threads: int) -> tuple[list[dict], list[tuple], dic
     problem = task.build(
         data_dir=cfg.data_dir, device=device, dtype=dtype, data_seed=seeds["data_seed"]
     )
-    budget = cfg.budget_steps or task.budget_steps
+    # an explicit budget wins; else a method whose run length is its own (reversible:
+    # meta_iterations x horizon) sets it; else the task's default at this scale
+    budget = cfg.budget_steps or getattr(method, "budget_steps", None) or task.budget_steps
     eval_every = cfg.eval_every or task.eval_every
     n_hypers = max(r.init_index for r in item.runs) + 1
     all_hypers = sample_initial_hypers(seeds["hyper_seed"], n_hypers)
