@@ -18,8 +18,9 @@ Clarke et al. 2022 UCI setup); methods ``fixed``, ``hd_sgd`` and ``implicit`` (v
 and prints a table with the speed-up of each batch over both one-by-one figures. Every run
 uses one torch thread. ``--suite-total`` estimates the Clarke UCI suite (8 data sets × every
 batchable method variant of the ``clarke_uci`` suite × 200 inits × 4000 steps): it measures one
-batch of 200 inits per (data set, method) for ``--steps`` steps and scales the training and
-evaluation time *linearly* in steps to the suite's 4000 (set-up time is added once, unscaled).
+batch of 200 inits per (data set, method) for ``--steps`` steps and scales the training time
+*linearly* in steps to the suite's 4000, the evaluation time by the number of evaluations
+(every ``eval_every`` steps), and adds the set-up time (data, model, first calls) once.
 
 Usage (real data from ``HGBENCH_DATA`` or ``--data-dir``)::
 
@@ -31,6 +32,7 @@ Usage (real data from ``HGBENCH_DATA`` or ``--data-dir``)::
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from collections import Counter
@@ -105,9 +107,12 @@ def bench_method(method: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     settings = METHOD_SETTINGS[method]
     label = method + "".join(f" {k}={v}" for k, v in settings.items())
     singles = run_configs(TASK, method, settings, args.one_by_one_runs, args, 1)
-    # warm-up, not timed: this process's first calls, and the executor's forkserver start
+    # warm-up, not timed: this process's first single and first vmapped calls, and the
+    # executor's forkserver start
     warm = replace(singles[0], budget_steps=min(args.steps, 20))
     execute(WorkItem((warm,)), threads=1)
+    pair = run_configs(TASK, method, settings, 2, args, 2)
+    execute(WorkItem(tuple(replace(r, budget_steps=warm.budget_steps) for r in pair)), threads=1)
     one_by_one_executor([warm], args.workers)
 
     wall, rows = one_by_one_executor(singles, args.workers)
@@ -151,6 +156,11 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               f"{r['speedup_vs_in_process']:9.1f}  {r['status']}")  # fmt: skip
 
 
+def evaluations(steps: int, eval_every: int) -> int:
+    """Evaluations of a run of ``steps``: at step 0, every ``eval_every``, at the end, final."""
+    return 1 + math.ceil(steps / eval_every) + 1
+
+
 def suite_total(args: argparse.Namespace) -> None:
     """Measure one batch per (data set, batchable method variant) and scale to 4000 steps."""
     suite = load_suite("clarke_uci").at_scale("paper")
@@ -159,29 +169,39 @@ def suite_total(args: argparse.Namespace) -> None:
     skipped = [k for k, _ in suite.method_variants() if not METHODS.get(k).supports_batching]
     tasks = args.suite_tasks or suite.tasks
     print(f"\nClarke UCI suite estimate: {len(tasks)} data sets x {len(variants)} batchable "
-          f"method variants x {inits} inits; measured at {args.steps} steps, training and "
-          f"evaluation time scaled linearly to {full_steps} steps (set-up added once)"
+          f"method variants x {inits} inits in batches of {inits}. Measured at {args.steps} "
+          f"steps; training time scaled linearly in steps to {full_steps}, evaluation time by "
+          "the number of evaluations, set-up (data, model, first calls) added once"
           + (f"; not batchable (not estimated): {', '.join(skipped)}" if skipped else ""))  # fmt: skip
-    print(f"{'task':14s} {'method':30s} {'wall (s)':>9s} {'set-up (s)':>10s} "
+    for key, settings in variants:  # untimed: each variant's first vmapped call
+        warm = run_configs(tasks[0], key, settings, 2, args, 2)
+        execute(WorkItem(tuple(replace(r, budget_steps=2) for r in warm)), threads=1)
+    print(f"{'task':14s} {'method':30s} {'wall (s)':>9s} {'train (s)':>9s} {'eval (s)':>9s} "
           f"{'est. 4000 steps (s)':>19s}  status")  # fmt: skip
     total = measured = 0.0
     for task in tasks:
+        every = TASKS.get(task)(scale="paper").eval_every
+        eval_scale = evaluations(full_steps, every) / evaluations(args.steps, every)
         for key, settings in variants:
             runs = run_configs(task, key, settings, inits, args, inits)
             wall, result = in_process(WorkItem(tuple(runs)))
-            run_time = result["batch"]["total_time_s"] if result["batch"] else sum(
-                r["total_time_s"] for r in result["runs"])  # fmt: skip
-            setup = max(0.0, wall - run_time)
-            estimate = setup + run_time * full_steps / args.steps
+            rows = result["runs"]
+            if result["batch"]:
+                train_s = result["batch"]["method_time_s"]
+                eval_s = result["batch"]["total_time_s"] - train_s
+            else:  # ran one by one (not batchable on this task)
+                train_s = sum(r["method_time_s"] for r in rows)
+                eval_s = sum(r["total_time_s"] for r in rows) - train_s
+            setup = max(0.0, wall - train_s - eval_s)
+            estimate = setup + train_s * full_steps / args.steps + eval_s * eval_scale
             total += estimate
             measured += wall
             label = key + "".join(f" {k}={v}" for k, v in settings.items())
-            print(f"{task:14s} {label:30s} {wall:9.2f} {setup:10.2f} {estimate:19.1f}  "
-                  f"{statuses(result['runs'])}", flush=True)  # fmt: skip
-    print(
-        f"measured {measured:.1f} s in all; estimated suite total at {full_steps} steps: "
-        f"{total:.0f} s = {total / 3600:.2f} h on this machine (1 thread, {args.device})"
-    )
+            print(f"{task:14s} {label:30s} {wall:9.2f} {train_s:9.2f} {eval_s:9.2f} "
+                  f"{estimate:19.1f}  {statuses(rows)}", flush=True)  # fmt: skip
+    print(f"measured {measured:.1f} s in all; estimated total of these data sets at "
+          f"{full_steps} steps: {total:.0f} s = {total / 3600:.2f} h on this machine "
+          f"(1 thread, {args.device}, one batch at a time)")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
