@@ -33,6 +33,15 @@ from hgbench.tasks import TASKS
 BENCH_TASKS: tuple[str, ...] = ("sk_diabetes", "sk_digits")
 #: Weight steps per case; a multiple of the implicit family's default T = 10.
 BENCH_STEPS = 20
+#: The paired init every case starts from (init 1: lr ≈ 0.028, momentum ≈ 0.8, so 20 steps
+#: move the loss enough for a changed update to show in the loss figures).
+BENCH_INIT = 1
+#: Settings that fit a case's steps: methods whose unit of work spans many weight steps
+#: get a horizon that completes (two meta-iterations, reverse passes included) within it.
+BENCH_SETTINGS: dict[str, dict[str, Any]] = {
+    "reversible": {"horizon": 10, "meta_iterations": 2},
+    "unrolled_full": {"horizon": 10, "meta_iterations": 2},
+}
 SCHEMA = 1
 DEFAULT_BASELINE = Path(__file__).resolve().parents[2] / "tests" / "benchmarks" / "baseline.json"
 
@@ -43,6 +52,7 @@ TOLERANCES: dict[str, tuple[str, float]] = {
     "cost_forward": ("abs", 0),
     "train_loss": ("rel", 1e-6),
     "val_loss": ("rel", 1e-6),
+    # hyper_<name> (final natural hyperparameter values) default to ("rel", 1e-6)
     "peak_bytes": ("rel", 0.05),
 }
 
@@ -72,8 +82,8 @@ def prepare(case: Case, device: str = "cpu") -> tuple[Problem, Method, Callable[
     problem = TASKS.get(case.task)(scale="small").build(
         device=device, dtype=torch.float64, data_seed=0
     )
-    method = METHODS.get(case.method)()
-    hyper = sample_initial_hypers(seed=0, n=1)[0]
+    method = METHODS.get(case.method)(**BENCH_SETTINGS.get(case.method, {}))
+    hyper = sample_initial_hypers(seed=0, n=BENCH_INIT + 1)[BENCH_INIT]
 
     def run() -> tuple[Any, torch.Tensor]:
         problem.counter.reset()
@@ -99,6 +109,8 @@ def measure(case: Case, device: str = "cpu") -> dict[str, float]:
     figures: dict[str, float] = {f"cost_{k}": v for k, v in problem.counter.as_dict().items()}
     figures["train_loss"] = float(loss)
     figures["val_loss"] = float(problem.evaluate(w, mstate, "val")["loss"])
+    for name, value in method.hyperparameters(state).items():
+        figures[f"hyper_{name}"] = float(value)
     if problem.device.type == "cuda":
         figures["peak_bytes"] = float(torch.cuda.max_memory_allocated(problem.device))
     return figures
