@@ -40,3 +40,19 @@ def test_vjp_through_matches_func_vjp_and_keeps_no_graph():
     torch.testing.assert_close(out, pb(cot)[0])
     batched = vmap(lambda c: vjp_through(f, h, c))(torch.stack([cot, -cot]))
     torch.testing.assert_close(batched[1], -out)
+
+
+def test_eager_and_transformed_hvps_agree_with_finite_differences(make_tiny):
+    problem = make_tiny()
+    w = problem.init_weights(0)
+    ms, b = problem.init_model_state(), problem.train_batch(0)
+    v = torch.randn(w.shape, dtype=w.dtype, generator=torch.Generator().manual_seed(1))
+    eager = hvp(problem, w, ms, b, v)  # no transform active: reverse-over-reverse
+    transformed = vmap(lambda w_: hvp(problem, w_, ms, b, v))(w.unsqueeze(0))[0]  # jvp(grad)
+    eps = 1e-6
+    g_plus = value_and_grad(problem, w + eps * v, ms, b)[1]
+    g_minus = value_and_grad(problem, w - eps * v, ms, b)[1]
+    fd = (g_plus - g_minus) / (2 * eps)
+    torch.testing.assert_close(eager, transformed, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(eager, fd, rtol=1e-6, atol=1e-8)
+    assert problem.counter.hvp == 2
