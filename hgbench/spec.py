@@ -112,7 +112,8 @@ class ParamLayout:
     def unflatten(self, w: Tensor) -> dict[str, Tensor]:
         """Views of ``w`` (shape ``[P]``) shaped as the model's parameters."""
         return {
-            n: t.view(s) for n, t, s in zip(self.names, w.split(self.numels), self.shapes)
+            n: t.view(s)
+            for n, t, s in zip(self.names, w.split(self.numels), self.shapes, strict=True)
         }
 
     def flatten(self, tensors: Mapping[str, Tensor]) -> Tensor:
@@ -230,9 +231,7 @@ class Method(ABC):
         return dict(getattr(self, "_settings", {}))
 
     @abstractmethod
-    def init(
-        self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper
-    ) -> State:
+    def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
         """The initial state from initial weights, model state and paired hyperparameters."""
 
     @abstractmethod

@@ -57,7 +57,7 @@ def test_batched_equals_one_by_one(problem, key: str) -> None:
     singles, stacked, _ = _final_states(problem, method, hypers)
     for i, single in enumerate(singles):
         w_single, _ = method.weights(single)
-        w_batched, _ = method.weights(torch.utils._pytree.tree_map(lambda x: x[i], stacked))
+        w_batched, _ = method.weights(torch.utils._pytree.tree_map(lambda x, i=i: x[i], stacked))
         assert _close(w_batched, w_single), f"{key}: init {i} weights differ"
         h_single = method.hyperparameters(single)
         h_batched = torch.func.vmap(method.hyperparameters)(stacked)
@@ -72,15 +72,20 @@ def test_batched_metrics_equal_one_by_one_through_train(problem, key: str) -> No
     w0s = [problem.init_weights(k) for k in range(N)]
     together = train(problem, method, w0s, hypers, budget=STEPS, eval_every=10, batched=True)
     for i in range(N):
-        alone = train(problem, method, [w0s[i]], [hypers[i]], budget=STEPS, eval_every=10,
-                      batched=False)
+        alone = train(
+            problem, method, [w0s[i]], [hypers[i]], budget=STEPS, eval_every=10, batched=False
+        )
         a, b = together.inits[i], alone.inits[0]
         assert a.status == b.status
         for name, v in b.final.items():
             assert math.isclose(a.final[name], v, rel_tol=1e-10, abs_tol=1e-14), (key, name)
         # cost counters are per init, whether batched or not
-    assert together.costs == train(problem, method, [w0s[0]], [hypers[0]], budget=STEPS,
-                                   eval_every=10, batched=False).costs
+    assert (
+        together.costs
+        == train(
+            problem, method, [w0s[0]], [hypers[0]], budget=STEPS, eval_every=10, batched=False
+        ).costs
+    )
 
 
 def test_one_diverging_init_is_frozen_and_others_match(problem) -> None:
@@ -91,12 +96,12 @@ def test_one_diverging_init_is_frozen_and_others_match(problem) -> None:
     together = train(problem, method, w0s, hypers, budget=STEPS, eval_every=5, batched=True)
     assert together.inits[1].status == "diverged"
     assert together.inits[1].diverged_step is not None and together.inits[1].diverged_step < STEPS
-    alone = train(problem, method, [w0s[1]], [hypers[1]], budget=STEPS, eval_every=5,
-                  batched=False)
+    alone = train(problem, method, [w0s[1]], [hypers[1]], budget=STEPS, eval_every=5, batched=False)
     assert alone.inits[0].status == "diverged"
     for i in (0, 2):
-        ref = train(problem, method, [w0s[i]], [hypers[i]], budget=STEPS, eval_every=5,
-                    batched=False).inits[0]
+        ref = train(
+            problem, method, [w0s[i]], [hypers[i]], budget=STEPS, eval_every=5, batched=False
+        ).inits[0]
         assert together.inits[i].status == ref.status == "ok"
         for name, v in ref.final.items():
             assert math.isclose(together.inits[i].final[name], v, rel_tol=1e-10), name

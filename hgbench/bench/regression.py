@@ -127,7 +127,9 @@ def _moved(name: str, old: float, new: float) -> bool:
     return abs(new - old) > tol * max(abs(old), 1e-12)
 
 
-def compare(baseline: dict[str, dict[str, float]], current: dict[str, dict[str, float]]) -> list[str]:
+def compare(
+    baseline: dict[str, dict[str, float]], current: dict[str, dict[str, float]]
+) -> list[str]:
     """Human-readable problems: moved figures, and cases missing from either side."""
     problems = []
     for case_id in sorted(set(baseline) | set(current)):

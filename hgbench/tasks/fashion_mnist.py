@@ -73,7 +73,13 @@ class FashionMnist(ScaledTask):
     key: ClassVar[str] = "fashion_mnist"
     family: ClassVar[str] = "fashion_mnist"
     scales: ClassVar[dict[str, dict[str, Any]]] = {
-        "small": {"steps": 300, "hidden": [50], "subset": 5000, "val_subset": 1000, "batch_size": 50},
+        "small": {
+            "steps": 300,
+            "hidden": [50],
+            "subset": 5000,
+            "val_subset": 1000,
+            "batch_size": 50,
+        },
         "paper": {
             "steps": 10_000,
             "hidden": [50],
