@@ -79,6 +79,15 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _machine(info: dict[str, Any]) -> str:
+    """The CPU model and core count (hosted CI runners change host names every job), or the
+    host name when pytest-benchmark recorded no CPU."""
+    cpu = info.get("cpu") or {}
+    if cpu.get("brand_raw"):
+        return f"{cpu['brand_raw']} x{cpu.get('count', '?')}"
+    return str(info.get("node") or "unknown")
+
+
 def load_benchmark_json(path: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """One pytest-benchmark JSON file: its run facts and a tidy (case, quantity, value) table."""
     path = Path(path)
@@ -94,7 +103,6 @@ def load_benchmark_json(path: str | Path) -> tuple[dict[str, Any], pd.DataFrame]
         )
     commit = data.get("commit_info") or {}
     machine = data.get("machine_info") or {}
-    cpu = machine.get("cpu") or {}
     facts: dict[str, Any] = {
         "file": str(path),
         "commit": str(commit.get("id") or "unversioned"),
@@ -102,8 +110,7 @@ def load_benchmark_json(path: str | Path) -> tuple[dict[str, Any], pd.DataFrame]
         "branch": commit.get("branch"),
         "commit_time": _utc(commit.get("time")),
         "datetime": _utc(data.get("datetime")),
-        "machine": " / ".join(str(x) for x in (machine.get("node"), cpu.get("brand_raw")) if x)
-        or "unknown",
+        "machine": _machine(machine),
     }
     rows = []
     for i, bench in enumerate(data["benchmarks"]):
@@ -178,7 +185,7 @@ def history_table(history: pd.DataFrame) -> pd.DataFrame:
         aggfunc="first",
     ).reset_index()  # fmt: skip
     wide = wide.sort_values(["case", "run"]).drop(columns="run")
-    wide = wide.rename(columns={"run_label": "run"})
+    wide = wide.rename(columns={"run_label": "run"}).rename_axis(columns=None)
     return wide[["case", "run", "machine", *quantities(history)]].reset_index(drop=True)
 
 
