@@ -83,19 +83,8 @@ def in_process(item: WorkItem) -> tuple[float, dict[str, Any]]:
     return time.perf_counter() - start, result
 
 
-def _importable_task_classes() -> None:
-    """Workaround: ``hgbench/tasks/uci.py`` builds its task classes with ``type()``, so their
-    ``__module__`` reads ``abc``; the local executor then treats them as run-time registered
-    and fails to pickle them for the worker. Name their real module (the worker imports it)."""
-    for key in TASKS.names():
-        cls = TASKS.get(key)
-        if key.startswith("uci_") and cls.__module__ == "abc":
-            cls.__module__ = "hgbench.tasks.uci"
-
-
 def one_by_one_executor(runs: list[RunConfig], workers: int) -> tuple[float, list[dict]]:
     """Wall time of ``runs`` as single-init work items through worker processes."""
-    _importable_task_classes()
     rows: list[dict] = []
     executor = LocalExecutor(workers=workers, threads=1)
     start = time.perf_counter()
@@ -119,7 +108,7 @@ def bench_method(method: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     exec_per_init = wall / len(singles)
     out = [{"method": label, "mode": f"one by one, local executor ({len(singles)} runs, "
             f"{args.workers} worker)", "N": 1, "per_init_s": exec_per_init,
-            "method_per_init_s": sum(r["method_time_s"] for r in rows) / len(rows),
+            "method_per_init_s": sum(r.get("method_time_s", math.nan) for r in rows) / len(rows),
             "status": statuses(rows)}]  # fmt: skip
     walls, rows = [], []
     for r in singles:
@@ -129,13 +118,15 @@ def bench_method(method: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     proc_per_init = sum(walls) / len(walls)
     out.append({"method": label, "mode": f"one by one, in process ({len(singles)} runs)", "N": 1,
                 "per_init_s": proc_per_init,
-                "method_per_init_s": sum(r["method_time_s"] for r in rows) / len(rows),
+                "method_per_init_s": sum(r.get("method_time_s", math.nan) for r in rows) / len(rows),
                 "status": statuses(rows)})  # fmt: skip
     for n in args.sizes:
         runs = run_configs(TASK, method, settings, n, args, n)
         wall, result = in_process(WorkItem(tuple(runs)))
         batch = result["batch"]
-        method_time = batch["method_time_s"] if batch else result["runs"][0]["method_time_s"]
+        method_time = (
+            batch["method_time_s"] if batch else result["runs"][0].get("method_time_s", math.nan)
+        )
         out.append({"method": label, "mode": "batched, in process", "N": n,
                     "per_init_s": wall / n, "method_per_init_s": method_time / n,
                     "status": statuses(result["runs"])})  # fmt: skip
@@ -190,8 +181,8 @@ def suite_total(args: argparse.Namespace) -> None:
                 train_s = result["batch"]["method_time_s"]
                 eval_s = result["batch"]["total_time_s"] - train_s
             else:  # ran one by one (not batchable on this task)
-                train_s = sum(r["method_time_s"] for r in rows)
-                eval_s = sum(r["total_time_s"] for r in rows) - train_s
+                train_s = sum(r.get("method_time_s", math.nan) for r in rows)
+                eval_s = sum(r.get("total_time_s", math.nan) for r in rows) - train_s
             setup = max(0.0, wall - train_s - eval_s)
             estimate = setup + train_s * full_steps / args.steps + eval_s * eval_scale
             total += estimate
@@ -240,11 +231,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_dir is None:
         parser.error("the UCI data are needed: set HGBENCH_DATA or pass --data-dir")
     torch.set_num_threads(1)
+    # fail early, with the loader's message naming the missing file, not inside a worker
+    try:
+        TASKS.get(TASK)(scale="paper").build(data_dir=args.data_dir)
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
     print(f"{TASK} paper scale, {args.steps} weight steps, dtype {args.dtype}, {args.device}, "
           f"1 torch thread, torch {torch.__version__}, {os.cpu_count()} cores")  # fmt: skip
     if not args.skip_compare:
         rows = [row for m in args.methods for row in bench_method(m, args)]
         print_table(rows)
+        failed = [r for r in rows if any(k in r["status"] for k in ("error", "oom", "timeout"))]
+        if failed:
+            print(f"WARNING: {len(failed)} rows include failed runs; their times mean nothing")
         print(
             "s/init: wall time per init (data loading and evaluation included; one by one "
             "through the executor also process start-up); method s/init: training time only. "
