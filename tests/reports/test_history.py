@@ -52,13 +52,13 @@ def write_run(
     *,
     run_time: str | None = "2026-11-23T11:01:31.938510+00:00",
     dirty: bool = False,
-    node: str = "ci-runner",
+    cpu: str = "AMD EPYC",
 ) -> Path:
     """A pytest-benchmark JSON file with one benchmark per case of ``medians`` (seconds)."""
     hvp = hvp or {}
     payload = {
-        "machine_info": {"node": node, "machine": "x86_64", "system": "Linux",
-                         "cpu": {"brand_raw": "AMD EPYC", "count": 2}},
+        "machine_info": {"node": f"runner-{commit}", "machine": "x86_64", "system": "Linux",
+                         "cpu": {"brand_raw": cpu, "count": 2}},
         "commit_info": {"id": commit, "time": commit_time, "author_time": commit_time,
                         "dirty": dirty, "project": "hgbench", "branch": "main"},
         "benchmarks": [
@@ -180,9 +180,14 @@ def test_section_writes_figure_csv_and_renders(three_runs: list[Path], tmp_path:
     assert benchmark_history_section([]) is None
 
 
-def test_runs_from_several_machines_are_flagged(tmp_path: Path) -> None:
+def test_runs_from_several_machines_are_flagged(tmp_path: Path, three_runs: list[Path]) -> None:
+    same_cpu = benchmark_history_section(three_runs)  # host names differ, the CPU does not
+    assert same_cpu is not None
+    assert not any("more than one" in str(b) for kind, b in same_cpu.blocks if kind == "text")
     a = write_run(tmp_path / "a.json", "a" * 8, "2026-11-01T00:00:00Z", {CASES[0]: 0.01})
-    b = write_run(tmp_path / "b.json", "b" * 8, "2026-11-02T00:00:00Z", {CASES[0]: 0.01}, node="x")
+    b = write_run(
+        tmp_path / "b.json", "b" * 8, "2026-11-02T00:00:00Z", {CASES[0]: 0.01}, cpu="Xeon"
+    )
     section = benchmark_history_section([a, b])
     assert section is not None
     notes = " ".join(str(block) for kind, block in section.blocks if kind == "text")
