@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from hgbench.spec import Batch, CostCounter, ModelState, ParamLayout, Problem, Split, Stream
+from hgbench.tasks import TASKS
 
 
 class TinyProblem(Problem):
@@ -119,3 +120,15 @@ def assert_vmap_matches_single(
 @pytest.fixture
 def vmap_check():
     return assert_vmap_matches_single
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    """Tiny models: one torch thread (two oversubscribe this 2-core machine ~20x)."""
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def quad() -> Problem:
+    """The ridge-regression task with a closed-form hypergradient, in float64."""
+    return TASKS.get("quadratic")().build(dtype=torch.float64)

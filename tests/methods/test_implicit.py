@@ -18,19 +18,8 @@ from hgbench.methods.fidelity import (
 from hgbench.methods.implicit import common
 from hgbench.methods.implicit.common import sgd_step
 from hgbench.spec import InitialHyper
-from hgbench.tasks import TASKS
 
 EPS = 1e-6
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def quad():
-    return TASKS.get("quadratic")().build(dtype=torch.float64)
 
 
 def val_loss(problem, w, i=0):

@@ -13,12 +13,6 @@ from hgbench.methods.fidelity import run_batched, run_steps, stack_states, tiny_
 from hgbench.methods.random_search import member_hypers
 from hgbench.spec import InitialHyper
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-
-
 HYPER = InitialHyper(4, 0.05, 1e-3, 0.5)
 
 

@@ -11,19 +11,8 @@ from hgbench.methods import METHODS
 from hgbench.methods.fidelity import run_batched, run_steps, stack_states, tiny_mlp_problem
 from hgbench.methods.implicit.common import sgd_step
 from hgbench.spec import InitialHyper
-from hgbench.tasks import TASKS
 
 EPS = 1e-6
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def quad():
-    return TASKS.get("quadratic")().build(dtype=torch.float64)
 
 
 def unroll_loss(problem, state, raw, t0, k, val_index):
