@@ -246,6 +246,14 @@ class Method(ABC):
         """Natural hyperparameter values for recording: 0-d tensors (per-element ones are
         summarised by their mean; add ``"<name>_std"`` for their spread)."""
 
+    #: whether :meth:`phase` names more than one phase (the runner then times each step)
+    has_phases: ClassVar[bool] = False
+
+    def phase(self, t: int) -> str:
+        """The phase weight step ``t`` belongs to, for per-phase time and memory (e.g.
+        ``"weights"`` and ``"hyperstep"``). Methods with phases set ``has_phases = True``."""
+        return "step"
+
     def weights(self, state: State) -> tuple[Tensor, ModelState]:
         """Weights and model state to evaluate."""
         return state["w"], state["mstate"]

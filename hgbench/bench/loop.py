@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,12 @@ class TrainResult:
     method_time_s: float
     eval_time_s: float
     costs: dict[str, int]
+    #: per-phase method time (methods with ``has_phases``), seconds for the whole batch
+    phase_time_s: dict[str, float] = field(default_factory=dict)
+    #: per-phase peak allocated bytes (CUDA only)
+    phase_peak_bytes: dict[str, int] = field(default_factory=dict)
+    #: the run's CUDA peak across per-phase counter resets (0 when no phase clock ran)
+    cuda_peak_bytes: int = 0
 
 
 def _tree_stack(trees: list[Any]) -> Any:
@@ -237,9 +244,14 @@ def train(
     record(0, state)
     eval_time += clock() - te
     steps = 0
+    phases = PhaseClock(problem.device, clock) if method.has_phases else None
     t0 = clock()
     for t in range(budget):
-        state = stepper.step(state, t)
+        if phases is None:
+            state = stepper.step(state, t)
+        else:
+            with phases.timing(method.phase(t)):
+                state = stepper.step(state, t)
         steps = t + 1
         if steps % eval_every == 0 or steps == budget:
             method_time += clock() - t0
@@ -256,7 +268,9 @@ def train(
     final = {s: _floats(stepper.evaluate(state, s)) for s in ("train", "val", "test")}
     final_hyper = _floats(stepper.hyperparameters(state))
     eval_time += clock() - te
+    phase_rows = phases.records(steps, method_time / n, n) if phases is not None else []
     for i, res in enumerate(results):
+        res.records.extend(phase_rows)
         res.final_hyper = {k: v[i] for k, v in final_hyper.items()}
         if stepper.alive[i]:
             res.steps_done = steps
@@ -271,7 +285,53 @@ def train(
             res.diverged_step = stepper.diverged_at[i]
             res.steps_done = (res.diverged_step or 0) + 1
             res.final = dict.fromkeys(FINAL_KEYS, math.nan)
-    return TrainResult(results, method_time, eval_time, problem.counter.as_dict())
+    return TrainResult(
+        results,
+        method_time,
+        eval_time,
+        problem.counter.as_dict(),
+        phases.time_s if phases is not None else {},
+        phases.peak_bytes if phases is not None else {},
+        phases.run_peak_bytes if phases is not None else 0,
+    )
+
+
+class PhaseClock:
+    """Method time (and CUDA peak memory) per phase, for methods that declare phases.
+
+    Each step is timed on its own (synchronised on CUDA), so per-phase figures cost one clock
+    read per step; methods without phases keep the windowed clock. On CUDA the peak counter is
+    reset at each step's start; the run's peak over all phases is kept in ``run_peak_bytes``.
+    """
+
+    def __init__(self, device: torch.device, clock: Callable[[], float]) -> None:
+        self.cuda = device.type == "cuda"
+        self.device, self.clock = device, clock
+        self.time_s: dict[str, float] = {}
+        self.peak_bytes: dict[str, int] = {}
+        self.run_peak_bytes = int(torch.cuda.max_memory_allocated(device)) if self.cuda else 0
+
+    @contextmanager
+    def timing(self, name: str) -> Iterator[None]:
+        if self.cuda:
+            self.run_peak_bytes = max(
+                self.run_peak_bytes, torch.cuda.max_memory_allocated(self.device)
+            )
+            torch.cuda.reset_peak_memory_stats(self.device)
+        start = self.clock()
+        yield
+        self.time_s[name] = self.time_s.get(name, 0.0) + self.clock() - start
+        if self.cuda:
+            peak = int(torch.cuda.max_memory_allocated(self.device))
+            self.peak_bytes[name] = max(self.peak_bytes.get(name, 0), peak)
+            self.run_peak_bytes = max(self.run_peak_bytes, peak)
+
+    def records(self, step: int, time_share: float, n: int) -> list[Record]:
+        """Long-format rows (split ``"phase"``): per-init time share and peak of each phase."""
+        rows = [(step, time_share, "phase", f"{k}_time_s", v / n) for k, v in self.time_s.items()]
+        rows += [(step, time_share, "phase", f"{k}_peak_bytes", float(v))
+                 for k, v in self.peak_bytes.items()]  # fmt: skip
+        return rows
 
 
 FINAL_KEYS = ("final_train_loss", "final_val_loss", "final_test_loss", "final_test_metric")

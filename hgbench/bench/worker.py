@@ -136,6 +136,7 @@ def _execute(item: WorkItem, threads: int) -> tuple[list[dict], list[tuple], dic
     groups = [list(item.runs)] if batched else [[r] for r in item.runs]
     rows, records = [], []
     totals = {"method": 0.0, "eval": 0.0}
+    phase_peak = 0
     for group in groups:
         w0s = [problem.init_weights(r.seeds["init_seed"]) for r in group]
         hypers = [all_hypers[r.init_index] for r in group]
@@ -146,6 +147,7 @@ def _execute(item: WorkItem, threads: int) -> tuple[list[dict], list[tuple], dic
         )  # fmt: skip
         totals["method"] += result.method_time_s
         totals["eval"] += result.eval_time_s
+        phase_peak = max(phase_peak, result.cuda_peak_bytes)
         rows_g, recs_g = _rows(item, group, result, threads, started, batched)
         rows += rows_g
         records += recs_g
@@ -160,6 +162,8 @@ def _execute(item: WorkItem, threads: int) -> tuple[list[dict], list[tuple], dic
                 budget_steps=budget,
             )
     peak, kind = _peak_memory(device)
+    if device.type == "cuda" and phase_peak:  # per-phase resets: the run's peak is their max
+        peak = max(peak, phase_peak)
     for row in rows:
         row.update(peak_memory_bytes=peak, memory_kind=kind)
     batch = None

@@ -70,6 +70,13 @@ class Unrolled(Method):
     See also: ``implicit`` (Neumann approximation of the same quantity at a fixed point).
     """
 
+    has_phases = True
+
+    def phase(self, t: int) -> str:
+        """``"hyperstep"`` for the step that backpropagates through the window, else
+        ``"weights"``."""
+        return "hyperstep" if (t + 1) % self.T == 0 else "weights"
+
     key: ClassVar[str] = "unrolled"
 
     def __init__(

@@ -68,6 +68,12 @@ def neumann_hypergradient(
 class _NeumannMethod(Method):
     """Common driver: T-1 untracked steps, one tracked step with a Neumann hypergradient."""
 
+    has_phases = True
+
+    def phase(self, t: int) -> str:
+        """``"hyperstep"`` for the tracked step that ends each round of T, else ``"weights"``."""
+        return "hyperstep" if (t + 1) % self.T == 0 else "weights"
+
     tuned: tuple[str, ...] = ()
     per_element_lr: bool = False
 

@@ -27,6 +27,13 @@ class ScheduleMethod(Method):
     """Shared settings, hyperparameters and meta-optimizer of ``reversible`` and
     ``unrolled_full`` (see :class:`Reversible` for the settings)."""
 
+    has_phases = True
+
+    def phase(self, t: int) -> str:
+        """``"reverse"`` for the last step of a meta-iteration (meta-objective, reverse pass,
+        meta-update), else ``"forward"``."""
+        return "reverse" if (t + 1) % self.horizon == 0 else "forward"
+
     key: ClassVar[str] = "_schedule"
     supports_batching: ClassVar[bool] = False
 
