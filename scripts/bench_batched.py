@@ -24,9 +24,9 @@ batch of 200 inits per (data set, method) for ``--steps`` steps and scales the t
 
 Usage (real data from ``HGBENCH_DATA`` or ``--data-dir``)::
 
-    HGBENCH_DATA=/work/shared/data python scripts/bench_batched.py                 # full
-    HGBENCH_DATA=/work/shared/data python scripts/bench_batched.py --steps 200 --sizes 1,10
-    HGBENCH_DATA=/work/shared/data python scripts/bench_batched.py --suite-total --steps 200
+    HGBENCH_DATA=../shared/data python scripts/bench_batched.py                 # full
+    HGBENCH_DATA=../shared/data python scripts/bench_batched.py --steps 200 --sizes 1,10
+    HGBENCH_DATA=../shared/data python scripts/bench_batched.py --suite-total --steps 200
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ UCI Energy at paper settings (MLP [8, 50, 1], full batch; task ``uci_energy``, s
 thread, one init, no evaluation in the timed region. Falls back to ``sk_diabetes`` when the
 UCI data are not found (says so). Usage::
 
-    HGBENCH_DATA=/work/shared/data python scripts/bench_implicit_cost.py --steps 1000
+    HGBENCH_DATA=../shared/data python scripts/bench_implicit_cost.py --steps 1000
 """
 
 from __future__ import annotations
