@@ -15,6 +15,7 @@ import pandas as pd
 from hgbench.reports import figures as fig
 from hgbench.reports.document import Figure, Section, render_html, render_markdown
 from hgbench.reports.history import benchmark_history_section
+from hgbench.reports.schedules import schedule_figure
 from hgbench.reports.stats import (
     GROUP,
     classify_runs,
@@ -239,6 +240,9 @@ def render_report(
         hyper = fig.hyper_figure(task_runs, task_records, colours)
         if hyper is not None:
             made.append(("hyper", hyper, "hyperparameter trajectories"))
+        schedules = schedule_figure(task_runs, task_records)
+        if schedules is not None:
+            made.append(("schedules", schedules, "learned per-layer schedules"))
         for kind, figure, caption in made:
             section.figure(
                 _save(

@@ -31,17 +31,24 @@ def palette(labels: Sequence[str]) -> dict[str, tuple[float, float, float]]:
     return dict(zip(labels, colours, strict=True))
 
 
-def new_figure(ncols: int = 1, *, width: float = 5.0, height: float = 3.6) -> tuple[Figure, list]:
-    """A figure with ``ncols`` side-by-side axes on an Agg canvas, in seaborn's whitegrid style."""
+def new_figure(
+    ncols: int = 1, *, width: float = 5.0, height: float = 3.6, wrap: int = 4
+) -> tuple[Figure, list]:
+    """A figure with ``ncols`` axes on an Agg canvas (seaborn whitegrid), wrapped into rows
+    of at most ``wrap`` panels; unused panels of the last row are hidden."""
     import seaborn as sns
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    cols = max(1, min(ncols, wrap))
+    rows = -(-ncols // cols)
     with sns.axes_style("whitegrid"):
-        fig = Figure(figsize=(width * ncols, height), layout="constrained")
+        fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
         FigureCanvasAgg(fig)
-        axes = fig.subplots(1, ncols, squeeze=False).ravel().tolist()
-    return fig, axes
+        axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
+    for ax in axes[ncols:]:
+        ax.set_visible(False)
+    return fig, axes[:ncols]
 
 
 def save_figure(
@@ -183,7 +190,7 @@ def hyper_figure(runs: pd.DataFrame, records: pd.DataFrame, colours: dict) -> Fi
         ax.set_xlabel("weight step")
         ax.set_ylabel(f"{name} (natural value)")
         ax.set_title(name, fontsize=9)
-        _legend(ax)
+    _legend(axes[0])  # one legend: every panel shows the same methods in the same colours
     fig.suptitle(f"{task}: hyperparameter trajectories (median and IQR over inits)", fontsize=10)
     return fig
 
