@@ -120,7 +120,7 @@ class HypergradientDescent(Method):
             cos = h / (d.norm() * u.norm()).clamp_min(torch.finfo(d.dtype).tiny)
             lr = state["lr"] * (1 + self.beta * cos)
         else:
-            lr = state["lr"] + self.beta * h
+            lr = torch.add(state["lr"], h, alpha=self.beta)
         if self.nonnegative:
             lr = lr.clamp_min(0.0)
         direction, opt = self._direction(w, d, state["opt"], consts)

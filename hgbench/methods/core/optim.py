@@ -33,6 +33,10 @@ def clip_by_global_norm(g: Tensor, max_norm: float | None) -> Tensor:
 # ----------------------------------------------------------------------------------- SGD
 
 
+def _is_zero(x: Hyper) -> bool:
+    return isinstance(x, int | float) and x == 0
+
+
 def sgd_init(w: Tensor) -> dict[str, Tensor]:
     return {"momentum_buffer": w.new_zeros(w.shape)}
 
@@ -45,8 +49,14 @@ def sgd_direction(
     momentum: Hyper = 0.0,
     nesterov: bool = False,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """The SGD step direction (``w`` moves by ``-lr`` times it) and the new buffer."""
-    d = g + weight_decay * w
+    """The SGD step direction (``w`` moves by ``-lr`` times it) and the new buffer.
+
+    A Python zero ``weight_decay`` or ``momentum`` skips its (exactly neutral) arithmetic;
+    tensors are always applied, so the same call traces and vmaps.
+    """
+    d = g if _is_zero(weight_decay) else g + weight_decay * w
+    if _is_zero(momentum):
+        return d, {"momentum_buffer": d}
     buf = momentum * state["momentum_buffer"] + d
     direction = d + momentum * buf if nesterov else buf
     return direction, {"momentum_buffer": buf}

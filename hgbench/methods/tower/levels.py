@@ -4,7 +4,9 @@ Chandra et al. 2022 (``gdtuo.py``).
 Every level optimizes one flat vector ``x`` (the weights for the bottom level, the raw
 hyperparameter vector of the level below otherwise) with its own raw hyperparameter vector
 ``h``. A level is a pure ``delta(g, state, h, step, ids) -> (delta, new_state)`` with the
-update ``x ← x - delta``; the tower differentiates ``delta`` in ``h`` (``torch.func.vjp``).
+update ``x ← x - delta``; the tower differentiates ``delta`` in ``h``: by the level's closed-form
+``vjp`` where it has one (``sgd``, ``adam``, ``adam_alpha``: the cheap levels' cost is the
+autograd recomputation), else by reverse mode through ``delta`` (``torch.func.vjp``).
 
 =============  ======================  ==============================================
 name           raw ``h``               update direction
@@ -44,6 +46,9 @@ def unsquash(y: float) -> float:
 
 
 Delta = Callable[[Tensor, dict, Tensor, int, Tensor | None], tuple[Tensor, dict]]
+#: ``vjp(u, g, before, after, h) = (∂delta/∂h)ᵀ u`` for the update that took the optimizer
+#: state ``before`` to ``after`` with input ``g``
+DeltaVJP = Callable[[Tensor, Tensor, dict, dict, Tensor], Tensor]
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class Level:
     #: default step size when this level optimizes the level below (reference defaults)
     default_alpha: float
     per_tensor: bool = False
+    #: closed-form VJP of ``delta`` in ``h`` (None: reverse mode through ``delta``)
+    vjp: DeltaVJP | None = None
 
 
 def _sgd_delta(g, state, h, step, ids):
@@ -81,6 +88,42 @@ def _adam_delta(g, state, h, step, ids):
 def _adam_alpha_delta(g, state, h, step, ids):
     d, new = adam_direction(g, g, state, 0.0, 0.9, 0.999, ADAM_EPS)
     return h[0] * d, new
+
+
+def _sgd_vjp(u, g, before, after, h):
+    return torch.dot(u, g).unsqueeze(0)
+
+
+def _adam_parts(after, beta1, beta2):
+    """Bias corrections, ``v̂``, ``√v̂ + ε`` and the direction of the update that gave ``after``."""
+    step = after["step"]
+    c1, c2 = 1 - beta1**step, 1 - beta2**step
+    v_hat = after["exp_avg_sq"] / c2
+    root = v_hat.sqrt()
+    den = root + ADAM_EPS
+    return step, c1, c2, v_hat, root, den, after["exp_avg"] / c1 / den
+
+
+def _adam_vjp(u, g, before, after, h):
+    """``delta = α m̂/(√v̂+ε)`` with ``m = β₁m₀ + (1-β₁)g``, ``v = β₂v₀ + (1-β₂)g²``,
+    ``m̂ = m/(1-β₁ˢ)``, ``v̂ = v/(1-β₂ˢ)``, ``β = (tanh c + 1)/2``; the moments are read from
+    ``after`` instead of recomputed. With ``∂m̂/∂β₁ = (m₀ - g + s β₁^(s-1) m̂)/(1-β₁ˢ)``,
+    ``∂v̂/∂β₂ = (v₀ - g² + s β₂^(s-1) v̂)/(1-β₂ˢ)`` and ``dβ/dc = 2β(1-β)``."""
+    alpha, beta1, beta2 = h[0], squash(h[1]), squash(h[2])
+    step, c1, c2, v_hat, root, den, d = _adam_parts(after, beta1, beta2)
+    u_d = torch.dot(u, d)
+    d_beta1 = (
+        alpha / c1 * (torch.dot(u / den, before["exp_avg"] - g) + step * beta1 ** (step - 1) * u_d)
+    )
+    q = u * d / (den * 2 * root)  # u ⊙ ∂(m̂/(√v̂+ε))/∂v̂, negated
+    dv_hat = before["exp_avg_sq"] - g * g + step * beta2 ** (step - 1) * v_hat
+    d_beta2 = -alpha / c2 * torch.dot(q, dv_hat)
+    chain = torch.stack([torch.ones_like(alpha), 2 * beta1 * (1 - beta1), 2 * beta2 * (1 - beta2)])
+    return torch.stack([u_d, d_beta1, d_beta2]) * chain
+
+
+def _adam_alpha_vjp(u, g, before, after, h):
+    return torch.dot(u, _adam_parts(after, 0.9, 0.999)[-1]).unsqueeze(0)
 
 
 def _adagrad_delta(g, state, h, step, ids):
@@ -109,7 +152,16 @@ def _none(x: Tensor) -> dict[str, Tensor]:
 LEVELS: dict[str, Level] = {
     lv.name: lv
     for lv in (
-        Level("sgd", ("lr",), lambda n: [n["lr"]], lambda h: {"lr": h[0]}, _none, _sgd_delta, 0.01),
+        Level(
+            "sgd",
+            ("lr",),
+            lambda n: [n["lr"]],
+            lambda h: {"lr": h[0]},
+            _none,
+            _sgd_delta,
+            0.01,
+            vjp=_sgd_vjp,
+        ),
         Level(
             "sgdm",
             ("lr", "momentum"),
@@ -127,6 +179,7 @@ LEVELS: dict[str, Level] = {
             _adam_state,
             _adam_delta,
             0.001,
+            vjp=_adam_vjp,
         ),
         Level(
             "adam_alpha",
@@ -136,6 +189,7 @@ LEVELS: dict[str, Level] = {
             _adam_state,
             _adam_alpha_delta,
             0.001,
+            vjp=_adam_alpha_vjp,
         ),
         Level(
             "adagrad",

@@ -130,6 +130,10 @@ class Tower(Method):
         for k in range(self.height):
             lv, ids = self.levels[k], self._ids(problem, k)
             g_prev, opt_prev = state["prev_g"][k], state["prev_opt"][k]
+            if lv.vjp is not None:
+                c = lv.vjp(-c, g_prev, opt_prev, state["opt"][k], state["h"][k])
+                out.append(c)
+                continue
 
             def delta(h: Tensor, lv=lv, g_prev=g_prev, opt_prev=opt_prev, ids=ids) -> Tensor:
                 return lv.delta(g_prev, opt_prev, h, t - 1, ids)[0]
