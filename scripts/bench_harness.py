@@ -1,7 +1,7 @@
 """Harness overhead: the runner's time per weight step against a bare hand-written loop.
 
 Both drive the same method on the same tiny task in this one process, interleaved over
-several repeats; the figure is the ratio of medians. Prints the figures and the command.
+several repeats in alternating order; the headline figure is the median of the paired ratios.
 
     python scripts/bench_harness.py [--task sk_diabetes] [--method fixed] [--steps 500]
 """
@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--task", default="sk_diabetes")
     ap.add_argument("--method", default="fixed")
     ap.add_argument("--steps", type=int, default=500)
-    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--repeats", type=int, default=30)
     args = ap.parse_args()
     torch.set_num_threads(1)
     task = TASKS.get(args.task)(scale="small")
@@ -51,13 +51,22 @@ def main() -> None:
     hyper = sample_initial_hypers(0, 1)[0]
     bare(problem, method, w0, hyper, 20)  # warm up
     b, r_method, r_wall = [], [], []
-    for _ in range(args.repeats):
-        b.append(bare(problem, method, w0, hyper, args.steps))
+    for k in range(args.repeats):
+        # alternate the order (bare first, then runner first) so drift and warm caches
+        # favour neither side
+        if k % 2 == 0:
+            b.append(bare(problem, method, w0, hyper, args.steps))
         m, w = runner(problem, method, w0, hyper, args.steps, task.eval_every)
         r_method.append(m)
         r_wall.append(w)
+        if k % 2 == 1:
+            b.append(bare(problem, method, w0, hyper, args.steps))
     print(f"task={args.task} method={args.method} steps={args.steps} repeats={args.repeats} "
           f"eval_every={task.eval_every} threads=1 torch={torch.__version__}")  # fmt: skip
+    paired = [m / x for m, x in zip(r_method, b, strict=True)]
+    print(f"runner method time / bare loop, median of {len(paired)} paired repeats: "
+          f"{statistics.median(paired):.3f} (quartiles "
+          f"{' / '.join(f'{q:.3f}' for q in statistics.quantiles(paired, n=4))})")  # fmt: skip
     for name, agg in (("median", statistics.median), ("min", min)):
         mb, mm, mw = (agg(x) for x in (b, r_method, r_wall))
         print(f"[{name} of repeats]")
