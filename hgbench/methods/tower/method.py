@@ -132,13 +132,12 @@ class Tower(Method):
             g_prev, opt_prev = state["prev_g"][k], state["prev_opt"][k]
             if lv.vjp is not None:
                 c = lv.vjp(-c, g_prev, opt_prev, state["opt"][k], state["h"][k])
-                out.append(c)
-                continue
+            else:
 
-            def delta(h: Tensor, lv=lv, g_prev=g_prev, opt_prev=opt_prev, ids=ids) -> Tensor:
-                return lv.delta(g_prev, opt_prev, h, t - 1, ids)[0]
+                def delta(h: Tensor, lv=lv, g_prev=g_prev, opt_prev=opt_prev, ids=ids) -> Tensor:
+                    return lv.delta(g_prev, opt_prev, h, t - 1, ids)[0]
 
-            c = vjp_through(delta, state["h"][k], -c)
+                c = vjp_through(delta, state["h"][k], -c)
             out.append(c)
         return out
 
