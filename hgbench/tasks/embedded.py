@@ -18,24 +18,16 @@ import torch
 
 from hgbench.spec import Problem
 from hgbench.tasks import TASKS
-from hgbench.tasks.base import ScaledTask, SplitData, SupervisedProblem
+from hgbench.tasks.base import ScaledTask, SplitData, SupervisedProblem, take
 from hgbench.tasks.losses import accuracy, cross_entropy
 from hgbench.tasks.models import mlp
-from hgbench.tasks.regression import regression_problem
+from hgbench.tasks.regression import first_training_rows, regression_problem
 
 SPLIT_SEED = 0
 
 
 def _fixed_order(n: int) -> np.ndarray:
     return np.random.RandomState(SPLIT_SEED).permutation(n)
-
-
-def _subset(n_train: int, subset: int | None, key: str) -> int:
-    if subset is None:
-        return n_train
-    if subset > n_train:
-        raise ValueError(f"{key}: subset={subset} exceeds the {n_train} training examples")
-    return subset
 
 
 @TASKS.register("sk_diabetes")
@@ -65,10 +57,7 @@ class SkDiabetes(ScaledTask):
         x, y = load_diabetes(return_X_y=True, scaled=False)
         order = _fixed_order(len(y))
         x, y = x[order], y[order]
-        n_train = _subset(self.n_train, self.params["subset"], self.key)
-        if n_train < self.n_train:  # drop unused training rows, keep val and test fixed
-            keep = np.r_[0:n_train, self.n_train : len(y)]
-            x, y = x[keep], y[keep]
+        x, y, n_train = first_training_rows(x, y, self.n_train, self.params["subset"], self.key)
         return regression_problem(
             self.key,
             x,
@@ -111,7 +100,7 @@ class SkDigits(ScaledTask):
         order = _fixed_order(len(y))
         xt = torch.from_numpy(x[order] / 16.0)
         yt = torch.from_numpy(y[order]).long()
-        n_train = _subset(self.n_train, self.params["subset"], self.key)
+        n_train = take(self.params["subset"], self.n_train, "subset", self.key)
         n_fit = self.n_train + self.n_val
         width = self.params["width"]
         return SupervisedProblem(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hgbench.tasks.base import SplitData, SupervisedProblem
+from hgbench.tasks.base import SplitData, SupervisedProblem, take
 from hgbench.tasks.losses import scaled_squared_error, squared_error
 from hgbench.tasks.models import mlp
 
@@ -24,6 +24,18 @@ def zscore(x: np.ndarray, n_fit: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     std = x[:n_fit].std(axis=0, ddof=1)
     std = np.where(std > 0, std, 1.0)
     return (x - mean) / std, mean, std
+
+
+def first_training_rows(
+    x: np.ndarray, y: np.ndarray, n_train: int, subset: int | None, key: str
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Keep the first ``subset`` of the ``n_train`` training rows (all when None) and every
+    validation and test row; returns ``x``, ``y`` and the new number of training rows."""
+    n = take(subset, n_train, "subset", key)
+    if n < n_train:
+        keep = np.r_[0:n, n_train : len(y)]
+        x, y = x[keep], y[keep]
+    return x, y, n
 
 
 def regression_problem(

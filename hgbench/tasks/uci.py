@@ -25,7 +25,7 @@ from hgbench.tasks import TASKS
 from hgbench.tasks.base import ScaledTask
 from hgbench.tasks.data.formats import read_permutation, read_uci
 from hgbench.tasks.data.paths import resolve_data_dir
-from hgbench.tasks.regression import regression_problem
+from hgbench.tasks.regression import first_training_rows, regression_problem
 
 #: final unnormalised MSE above this multiple of the train+val target variance counts as diverged
 DIVERGENCE_FACTOR = 1e3
@@ -95,13 +95,7 @@ class UciTask(ScaledTask):
     ) -> Problem:
         spec = UCI[self.dataset]
         x, y = load_uci(self.dataset, data_dir)
-        n_train = spec.n_train
-        subset = self.params["subset"]
-        if subset is not None:
-            if subset > n_train:
-                raise ValueError(f"{self.key}: subset={subset} exceeds {n_train} training rows")
-            keep = np.r_[0:subset, n_train : len(y)]
-            x, y, n_train = x[keep], y[keep], subset
+        x, y, n_train = first_training_rows(x, y, spec.n_train, self.params["subset"], self.key)
         fit = y[: n_train + spec.n_val]
         problem = regression_problem(
             self.key,

@@ -72,3 +72,16 @@ def test_data_seed_changes_only_batch_order(fixture_data, key):
     torch.testing.assert_close(ea["loss"], eb["loss"])
     if a.steps_per_epoch > 1 and key != "ptb":
         assert not torch.equal(a.train_batch(0).inputs, b.train_batch(0).inputs)
+
+
+@pytest.mark.parametrize("key", ["uci_energy", "sk_diabetes"])
+def test_training_subset_keeps_validation_and_test(problems, fixture_data, key):
+    """``subset`` drops training rows only; too many is a clear error naming the parameter."""
+    full = problems(key)
+    small = TASKS.get(key)("small", subset=40).build(data_dir=fixture_data)
+    assert small.num_examples("train") == 40 < full.num_examples("train")
+    for split in ("val", "test"):
+        assert small.num_examples(split) == full.num_examples(split)
+    too_many = full.num_examples("train") + 1
+    with pytest.raises(ValueError, match=f"subset={too_many} exceeds"):
+        TASKS.get(key)("small", subset=too_many).build(data_dir=fixture_data)
