@@ -20,57 +20,27 @@ from typing import Any
 
 import pandas as pd
 
-#: bump when a column is added, removed or changes meaning
-SCHEMA_VERSION = 1
-
-#: Columns of :func:`load_runs`, in order (the reports are built against this list).
-RUN_COLUMNS: tuple[str, ...] = (
-    "run_id", "suite", "task", "task_config", "method", "method_settings", "label", "seed",
-    "init_index", "init_hyper", "batch_id", "batch_size", "status", "message", "budget_steps",
-    "steps_done", "diverged_step", "method_time_s", "eval_time_s", "total_time_s",
-    "time_is_share", "peak_memory_bytes", "memory_kind", "cost_forward", "cost_gradient",
-    "cost_hvp", "runs_per_init", "metric", "lower_is_better", "divergence_threshold",
-    "final_train_loss", "final_val_loss", "final_test_loss", "final_test_metric",
-    "final_hyper", "threads", "device", "dtype", "hgbench_version", "git_commit",
-    "torch_version", "schema_version", "started_at", "finished_at",
-)  # fmt: skip
-#: Extra columns kept in the table (returned by ``load_runs(path, all_columns=True)``).
-EXTRA_RUN_COLUMNS: tuple[str, ...] = ("data_seed", "init_seed", "hyper_seed", "config", "traceback")
-RECORD_COLUMNS: tuple[str, ...] = ("run_id", "step", "time_s", "split", "metric", "value")
-BATCH_COLUMNS: tuple[str, ...] = (
-    "batch_id", "task", "method", "label", "batch_size", "method_time_s", "total_time_s",
-    "peak_memory_bytes", "memory_kind",
-)  # fmt: skip
-
-#: statuses a run may end with; ``ok`` and ``diverged`` are outcomes that re-running repeats
-STATUSES = ("ok", "diverged", "oom", "timeout", "error")
-FAILED_STATUSES = ("oom", "timeout", "error")
-
-_INT_COLS = {"seed", "init_index", "batch_size", "budget_steps", "steps_done", "cost_forward",
-             "cost_gradient", "cost_hvp", "runs_per_init", "threads", "schema_version",
-             "data_seed", "init_seed", "hyper_seed"}  # fmt: skip
-_BOOL_COLS = {"time_is_share", "lower_is_better"}
-_TEXT_COLS = {"run_id", "suite", "task", "task_config", "method", "method_settings", "label",
-              "init_hyper", "batch_id", "status", "message", "memory_kind", "final_hyper",
-              "device", "dtype", "hgbench_version", "git_commit", "torch_version",
-              "started_at", "finished_at", "config", "traceback"}  # fmt: skip
-
-
-def _sql_type(col: str) -> str:
-    if col in _TEXT_COLS:
-        return "TEXT"
-    if col in _INT_COLS or col in _BOOL_COLS or col == "diverged_step":
-        return "INTEGER"
-    return "REAL"
-
+from hgbench.bench.schema import (  # noqa: F401 - re-exported for loaders' users
+    BATCH_COLUMNS,
+    BATCHES,
+    BOOL_RUN_COLUMNS,
+    EXTRA_RUN_COLUMNS,
+    FLOAT_RUN_COLUMNS,
+    RECORD_COLUMNS,
+    RUN_COLUMNS,
+    RUNS,
+    RUNS_EXTRA,
+    SCHEMA_VERSION,
+    sql_type,
+)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     {
     ", ".join(
-        f"{c} {_sql_type(c)}" + (" PRIMARY KEY" if c == "run_id" else "")
-        for c in RUN_COLUMNS + EXTRA_RUN_COLUMNS
+        f"{c.name} {sql_type(c)}" + (" PRIMARY KEY" if c.name == "run_id" else "")
+        for c in RUNS + RUNS_EXTRA
     )
 }
 );
@@ -80,10 +50,14 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_run ON records(run_id);
 CREATE TABLE IF NOT EXISTS batches (
-    batch_id TEXT PRIMARY KEY, task TEXT, method TEXT, label TEXT, batch_size INTEGER,
-    method_time_s REAL, total_time_s REAL, peak_memory_bytes INTEGER, memory_kind TEXT
+    {
+    ", ".join(
+        f"{c.name} {sql_type(c)}" + (" PRIMARY KEY" if c.name == "batch_id" else "")
+        for c in BATCHES
+    )
+}
 );
-"""  # noqa: E501
+"""
 
 
 def _connect(path: str | Path, *, create: bool) -> sqlite3.Connection:
@@ -195,12 +169,10 @@ def load_runs(path: str | Path, *, all_columns: bool = False) -> pd.DataFrame:
     and traceback when ``all_columns``)."""
     cols = RUN_COLUMNS + (EXTRA_RUN_COLUMNS if all_columns else ())
     df = _read(path, f"SELECT {', '.join(cols)} FROM runs ORDER BY rowid")
-    for c in _BOOL_COLS:
+    for c in BOOL_RUN_COLUMNS:
         df[c] = df[c].astype(bool)
     df["diverged_step"] = df["diverged_step"].astype("Int64")
-    df["divergence_threshold"] = df["divergence_threshold"].astype(float)
-    for c in ("final_train_loss", "final_val_loss", "final_test_loss", "final_test_metric",
-              "method_time_s", "eval_time_s", "total_time_s"):  # fmt: skip
+    for c in FLOAT_RUN_COLUMNS:
         df[c] = df[c].astype(float)
     df["batch_id"] = df["batch_id"].astype(object).where(df["batch_id"].notna(), None)
     return df

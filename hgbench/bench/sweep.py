@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 import hgbench
 from hgbench.bench.config import RunConfig, WorkItem
-from hgbench.bench.store import FAILED_STATUSES, SCHEMA_VERSION, ResultsStore
+from hgbench.bench.schema import FAILED_STATUSES, SCHEMA_VERSION
+from hgbench.bench.store import ResultsStore
 from hgbench.methods import METHODS
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hgbench.bench.schema import RECORD_COLUMNS
 from hgbench.reports import figures as fig
 from hgbench.reports.document import Figure, Section, render_html, render_markdown
 from hgbench.reports.history import benchmark_history_section
@@ -33,7 +34,6 @@ from hgbench.reports.tables import (
     to_latex,
 )
 from hgbench.reports.timing import (
-    RECORD_COLUMNS,
     baseline_targets,
     performance_profile,
     performance_ratios,

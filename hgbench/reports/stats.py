@@ -15,14 +15,14 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from hgbench.bench.schema import STATUSES as KNOWN_STATUSES
+
 log = logging.getLogger(__name__)
 
-#: statuses of runs that ended without a usable final metric for reasons other than divergence
-FAILED_STATUSES = ("oom", "timeout", "error")
-KNOWN_STATUSES = ("ok", "diverged", *FAILED_STATUSES)
 GROUP = ["task_key", "label"]
 STATISTICS = ("mean", "median", "best")
-RUN_COLUMNS = (
+#: the runs columns these statistics need (a subset of ``hgbench.bench.schema.RUN_COLUMNS``)
+NEEDED_RUN_COLUMNS = (
     "run_id task task_config label method seed init_index status final_test_metric "
     "final_test_loss lower_is_better divergence_threshold metric"
 ).split()
@@ -59,7 +59,7 @@ def classify_runs(runs: pd.DataFrame) -> pd.DataFrame:
     value is above the task's ``divergence_threshold`` (the metric when lower is better, else
     the final test loss); *valid* otherwise. Only valid runs enter the final-metric statistics.
     """
-    require_columns(runs, RUN_COLUMNS, "runs")
+    require_columns(runs, NEEDED_RUN_COLUMNS, "runs")
     out = runs.copy()
     out["task_key"] = task_keys(out)
     unknown = set(out["status"].dropna()) - set(KNOWN_STATUSES)

@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from hgbench.bench.schema import RECORD_COLUMNS
 from hgbench.reports.stats import GROUP, require_columns
 
 #: the method key every method is timed against
 BASELINE = "fixed"
-RECORD_COLUMNS = ("run_id", "step", "time_s", "split", "metric", "value")
 
 
 def time_ratios(runs: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:

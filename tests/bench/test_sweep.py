@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from hgbench.bench.config import RunConfig
+from hgbench.bench.schema import SCHEMA_VERSION
 from hgbench.bench.executors import LocalExecutor
 from hgbench.bench.store import load_batches, load_records, load_runs
 from hgbench.bench.sweep import plan, run_sweep
@@ -48,7 +49,7 @@ def test_every_failure_kind_gets_its_status_and_the_sweep_completes(toys, tmp_pa
     assert df.loc["toy_oom", "status"] == "oom"
     assert df.loc["toy_sgd"].status.tolist() == ["ok", "diverged"]
     assert (df.threads.loc[["toy_sgd"]] == 1).all()  # 2 cores / 2 workers
-    assert df.git_commit.notna().all() and (df.schema_version == 1).all()
+    assert df.git_commit.notna().all() and (df.schema_version == SCHEMA_VERSION).all()
 
 
 def test_rerun_skips_finished_and_retries_failed_on_request(toys, tmp_path):
