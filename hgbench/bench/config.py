@@ -8,12 +8,12 @@ run, or N paired inits of one method x task trained together (``batch_inits``).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hgbench.methods import METHODS
+from hgbench.settings import declared, jsonable
 from hgbench.spec import Method
 from hgbench.tasks import TASKS
 
@@ -34,22 +34,17 @@ def derive_seeds(seed: int, init_index: int) -> dict[str, int]:
 
 
 def method_defaults(key: str) -> dict[str, Any]:
-    """The default settings of a registered method (its ``__init__`` keyword defaults)."""
-    cls = METHODS.get(key)
-    if not isinstance(cls, type):
-        return {}
-    params = inspect.signature(cls.__init__).parameters
-    return {
-        n: p.default
-        for n, p in params.items()
-        if n != "self" and p.default is not inspect.Parameter.empty
-    }
+    """The declared default settings of a registered method."""
+    return declared(METHODS.get(key))
 
 
 def make_label(method: str, settings: dict[str, Any]) -> str:
-    """Method key plus its non-default settings, e.g. ``implicit[variant=wd_lr_m]``."""
-    defaults = method_defaults(method)
-    extra = {k: v for k, v in sorted(settings.items()) if k not in defaults or defaults[k] != v}
+    """Method key plus the settings given that differ from its declared defaults, e.g.
+    ``implicit[variant=wd_lr_m]`` (lists and tuples compare equal)."""
+    defaults = {k: jsonable(v) for k, v in method_defaults(method).items()}
+    extra = {
+        k: v for k, v in sorted(settings.items()) if k not in defaults or jsonable(v) != defaults[k]
+    }
     if not extra:
         return method
     return f"{method}[{','.join(f'{k}={v}' for k, v in extra.items())}]"
@@ -61,7 +56,8 @@ def build_method(key: str, settings: dict[str, Any]) -> Method:
     try:
         return cls(**settings)
     except TypeError as exc:
-        raise ValueError(f"bad settings for method {key!r}: {exc}") from exc
+        valid = ", ".join(method_defaults(key)) or "none"
+        raise ValueError(f"bad settings for method {key!r}: {exc} (its settings: {valid})") from exc
 
 
 @dataclass(frozen=True)

@@ -103,9 +103,7 @@ class ToySGD(Method):
 
     key: ClassVar[str] = "toy_sgd"
 
-    def __init__(self, lr_scale: float = 1.0) -> None:
-        self.lr_scale = lr_scale
-        self._settings = {"lr_scale": lr_scale}
+    lr_scale: float = 1.0
 
     def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
         lr = torch.as_tensor(hyper.lr * self.lr_scale, dtype=w0.dtype, device=w0.device)

@@ -9,7 +9,6 @@ three SGD hyperparameters (lr, weight decay, momentum) as raw tensors in ``state
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -23,21 +22,6 @@ from hgbench.spec import InitialHyper, ModelState, Problem, State
 #: The transformed space of the SGD hyperparameters (Clarke et al., 2022).
 SGD_SPACE = HyperSpace({"lr": LOG10_LR, "weight_decay": LOG10, "momentum": LOGIT})
 HYPER_NAMES = ("lr", "weight_decay", "momentum")
-
-
-def check_positive_int(owner: str, name: str, value: object) -> int:
-    """``value`` as an int >= 1, or a ValueError naming the owner and setting."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{owner}: {name} must be an integer >= 1, got {value!r}")
-    return value
-
-
-def check_positive_float(owner: str, name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
-    if not math.isfinite(float(value)) or float(value) <= 0:
-        raise ValueError(f"{owner}: {name} must be finite and > 0, got {value!r}")
-    return float(value)
 
 
 def check_tuned(owner: str, tuned: Sequence[str]) -> tuple[str, ...]:
@@ -149,13 +133,6 @@ def apply_hypergradient(
 def sgd_hyperparameters(state: State) -> dict[str, Tensor]:
     """0-d natural values for recording (per-element lr as mean and std)."""
     return summarise(natural(state["raw"]))
-
-
-def check_meta(owner: str, meta_lr: float, betas: Sequence[float]) -> tuple[float, tuple]:
-    lr = check_positive_float(owner, "meta_lr", meta_lr)
-    if len(betas) != 2 or not all(0.0 <= float(b) < 1.0 for b in betas):
-        raise ValueError(f"{owner}: meta_betas must be two numbers in [0, 1), got {betas!r}")
-    return lr, (float(betas[0]), float(betas[1]))
 
 
 def zeros_like_tree(tree: Mapping[str, Tensor]) -> dict[str, Tensor]:
