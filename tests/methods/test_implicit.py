@@ -91,9 +91,9 @@ def test_large_K_converges_to_exact_ift_hypergradient(quad, key, kw):
     assert abs(df["hg_weight_decay"].iloc[-1] - df["exact_weight_decay"].iloc[-1]) < 1e-12
 
 
-def test_baydin_hypergradient_matches_finite_differences():
+def test_baydin_chain_rule_hypergradient_matches_finite_differences():
     problem = tiny_mlp_problem()
-    method = METHODS.get("baydin_loglr")(meta_lr=1e-3)
+    method = METHODS.get("baydin_loglr")(meta_lr=1e-3, form="chain_rule")
     state = method.init(
         problem,
         problem.init_weights(1),
@@ -149,6 +149,7 @@ def test_baydin_too_large_lr_moves_down(quad):
         ("implicit", {"variant": "wd_hdlr_m", "T": 3, "K": 3}),
         ("lorraine", {"T": 2, "K": 4}),
         ("baydin_loglr", {"meta_lr": 0.01}),
+        ("baydin_loglr", {"meta_lr": 0.01, "form": "chain_rule"}),
     ],
 )
 def test_vmap_over_inits_equals_one_by_one(key, kw):
@@ -204,6 +205,7 @@ def test_cost_counts(quad):
         ("implicit", {"meta_betas": (0.9, 1.0)}, "meta_betas"),
         ("lorraine", {"K": 0}, "lorraine: setting 'K' must be"),
         ("baydin_loglr", {"meta_lr": float("nan")}, "meta_lr"),
+        ("baydin_loglr", {"form": "exact"}, "baydin_loglr: setting 'form' must be one of"),
     ],
 )
 def test_bad_settings_raise(key, kw, match):
