@@ -10,7 +10,11 @@ scale parameter ``normalise``:
 * ``"pixel"``: a mean and an (unbiased) standard deviation per pixel, a zero one replaced by
   1 — Clarke et al.'s reference code (``make_split_datasets`` in its ``datasets.py``
   normalises the ``[N, 784]`` training tensor along dimension 0). The rarest pixels then have
-  standard deviations near 4e-4, so their rare non-zero values become inputs in the hundreds.
+  standard deviations near 4e-4, so their rare non-zero values become inputs in the hundreds;
+* ``"center"``: the per-pixel mean subtracted, no scaling — Maclaurin et al.'s code
+  (``load_data(normalize=True)`` in HIPS/hypergrad's ``data.py``);
+* ``"none"``: pixels in [0, 1] as they are — ``ToTensor()`` alone, as in the MNIST example of
+  Chandra et al.'s reference (kach/gradient-descent-the-ultimate-optimizer).
 
 The reported metric is the test cross-entropy ``"loss"``; ``"accuracy"`` is reported alongside.
 """
@@ -38,24 +42,27 @@ FILES = {
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 N_VAL = 10_000
-NORMALISATIONS = ("scalar", "pixel")
+NORMALISATIONS = ("scalar", "pixel", "center", "none")
 
 
 def normalisation(
     images: np.ndarray, scaled: np.ndarray, how: str, key: str = "fashion_mnist"
 ) -> tuple[Any, Any]:
     """Mean and standard deviation (broadcastable to ``[N, 28, 28]``) for ``scaled``, the
-    uint8 ``images`` divided by 255: one scalar each (``"scalar"``, from ``scaled``) or one
-    per pixel, unbiased, zeros replaced by 1 (``"pixel"``, Clarke et al.'s reference; from
-    the integer pixels in float64, so a constant pixel has a standard deviation of exactly 0
-    and normalises to exactly 0)."""
+    uint8 ``images`` divided by 255 (see the module docstring for the choices). Per-pixel
+    statistics come from the integer pixels in float64, so a constant pixel has a standard
+    deviation of exactly 0 and normalises to exactly 0."""
     if how == "scalar":
         return float(scaled.mean()), float(scaled.std())
-    if how == "pixel":
-        mean = images.mean(axis=0, dtype=np.float64)
+    if how in ("pixel", "center"):
+        mean = (images.mean(axis=0, dtype=np.float64) / 255.0).astype(np.float32)
+        if how == "center":
+            return mean, 1.0
         std = images.std(axis=0, ddof=1, dtype=np.float64)
         std = np.where(std > 0, std, 255.0)
-        return (mean / 255.0).astype(np.float32), (std / 255.0).astype(np.float32)
+        return mean, (std / 255.0).astype(np.float32)
+    if how == "none":
+        return 0.0, 1.0
     valid = ", ".join(map(repr, NORMALISATIONS))
     raise ValueError(f"{key}: normalise must be one of {valid}, got {how!r}")
 
@@ -96,7 +103,7 @@ class FashionMnist(ScaledTask):
 
     Small scale: the first 5,000 training images, 1,000 validation images, 300 steps.
     ``hidden`` lists the hidden layer widths (default ``[50]``); ``normalise`` is
-    ``"scalar"`` (default) or ``"pixel"`` (Clarke et al.'s reference).
+    ``"scalar"`` (default), ``"pixel"``, ``"center"`` or ``"none"`` (see the module docstring).
     """
 
     key: ClassVar[str] = "fashion_mnist"

@@ -66,5 +66,16 @@ def test_scalar_normalisation_uses_one_mean_and_std(images):
 
 
 def test_unknown_normalisation_is_a_clear_error():
-    with pytest.raises(ValueError, match="fashion_mnist: normalise must be one of 'scalar', 'pix"):
+    with pytest.raises(
+        ValueError,
+        match="fashion_mnist: normalise must be one of .scalar., .pixel., .center., .none.",
+    ):
         TASKS.get("fashion_mnist")("small", normalise="per_channel")
+
+
+def test_center_subtracts_the_per_pixel_mean_and_none_keeps_zero_one(images):
+    root, train, _ = images
+    _, centred = build(root, "center")
+    torch.testing.assert_close(centred, torch.from_numpy(train - train.mean(0)), rtol=0, atol=1e-6)
+    _, raw = build(root, "none")
+    torch.testing.assert_close(raw, torch.from_numpy(train), rtol=0, atol=1e-7)
