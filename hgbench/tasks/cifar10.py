@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from hgbench.spec import Problem
+from hgbench.spec import BuildContext, Problem
 from hgbench.tasks import TASKS
 from hgbench.tasks.base import ScaledTask, SplitData, SupervisedProblem, take
 from hgbench.tasks.data.errors import MissingDataError
@@ -97,15 +97,8 @@ class Cifar10(ScaledTask):
         stem = "cifar" if model == "resnet18_cifar" else "imagenet"
         return lambda: ResNet18(10, stem=stem, width=width)
 
-    def build(
-        self,
-        *,
-        data_dir: str | None = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        data_seed: int = 0,
-    ) -> Problem:
-        data = load_cifar10(data_dir)
+    def build_problem(self, ctx: BuildContext) -> Problem:
+        data = load_cifar10(ctx.data_dir)
         x, y = data["train"]
         n_val_all = len(y) // 10
         n_train_all = len(y) - n_val_all
@@ -126,9 +119,7 @@ class Cifar10(ScaledTask):
             metric="loss",
             batch_size=min(p["batch_size"], n_train),
             val_batch_size=min(p["batch_size"], n_val),
-            data_seed=data_seed,
-            device=device,
-            dtype=dtype,
+            **ctx.problem_args(),
             eval_chunk=500,
         )
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from hgbench.spec import Problem
+from hgbench.spec import BuildContext, Problem
 from hgbench.tasks import TASKS
 from hgbench.tasks.base import ScaledTask, SplitData, SupervisedProblem, take
 from hgbench.tasks.losses import accuracy, cross_entropy
@@ -44,14 +44,7 @@ class SkDiabetes(ScaledTask):
         "paper": {"steps": 4000, "width": 50, "subset": None},
     }
 
-    def build(
-        self,
-        *,
-        data_dir: str | None = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        data_seed: int = 0,
-    ) -> Problem:
+    def build_problem(self, ctx: BuildContext) -> Problem:
         from sklearn.datasets import load_diabetes
 
         x, y = load_diabetes(return_X_y=True, scaled=False)
@@ -65,9 +58,7 @@ class SkDiabetes(ScaledTask):
             n_train=n_train,
             n_val=self.n_val,
             width=self.params["width"],
-            data_seed=data_seed,
-            device=device,
-            dtype=dtype,
+            **ctx.problem_args(),
         )
 
 
@@ -86,14 +77,7 @@ class SkDigits(ScaledTask):
         "paper": {"steps": 2400, "width": 50, "subset": None, "batch_size": 50},
     }
 
-    def build(
-        self,
-        *,
-        data_dir: str | None = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        data_seed: int = 0,
-    ) -> Problem:
+    def build_problem(self, ctx: BuildContext) -> Problem:
         from sklearn.datasets import load_digits
 
         x, y = load_digits(return_X_y=True)
@@ -115,7 +99,5 @@ class SkDigits(ScaledTask):
             lower_is_better=False,
             batch_size=min(self.params["batch_size"], n_train),
             val_batch_size=self.params["batch_size"],
-            data_seed=data_seed,
-            device=device,
-            dtype=dtype,
+            **ctx.problem_args(),
         )

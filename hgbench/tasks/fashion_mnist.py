@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hgbench.spec import Problem
+from hgbench.spec import BuildContext, Problem
 from hgbench.tasks import TASKS
 from hgbench.tasks.base import ScaledTask, SplitData, SupervisedProblem, take
 from hgbench.tasks.data.errors import DataFormatError
@@ -89,15 +89,8 @@ class FashionMnist(ScaledTask):
         },
     }
 
-    def build(
-        self,
-        *,
-        data_dir: str | None = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        data_seed: int = 0,
-    ) -> Problem:
-        data = load_fashion_mnist(data_dir)
+    def build_problem(self, ctx: BuildContext) -> Problem:
+        data = load_fashion_mnist(ctx.data_dir)
         x, y = data["train"]
         n_train = len(y) - N_VAL
         if n_train < 1:
@@ -127,8 +120,6 @@ class FashionMnist(ScaledTask):
             metric="loss",
             batch_size=min(p["batch_size"], n_sub),
             val_batch_size=min(p["batch_size"], n_val),
-            data_seed=data_seed,
-            device=device,
-            dtype=dtype,
+            **ctx.problem_args(),
             divergence_threshold=1e3,
         )

@@ -22,7 +22,16 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call
 
-from hgbench.spec import Batch, CostCounter, ModelState, ParamLayout, Problem, Split, Stream
+from hgbench.spec import (
+    Batch,
+    BuildContext,
+    CostCounter,
+    ModelState,
+    ParamLayout,
+    Problem,
+    Split,
+    Stream,
+)
 from hgbench.tasks import TASKS
 from hgbench.tasks.base import ScaledTask, take
 from hgbench.tasks.data.errors import DataFormatError
@@ -84,7 +93,10 @@ class LanguageModelProblem(Problem):
         grad_clip: float | None = 0.25,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        train_split: str = "train",
     ) -> None:
+        if train_split == "train+val":  # the validation text follows the training text
+            splits = {**splits, "train": torch.cat([splits["train"], splits["val"]])}
         self.name = name
         self.device, self.dtype = torch.device(device), dtype
         self.counter = CostCounter()
@@ -190,15 +202,8 @@ class PennTreebank(ScaledTask):
         },
     }
 
-    def build(
-        self,
-        *,
-        data_dir: str | None = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        data_seed: int = 0,
-    ) -> Problem:
-        vocab, ids = load_ptb(data_dir)
+    def build_problem(self, ctx: BuildContext) -> Problem:
+        vocab, ids = load_ptb(ctx.data_dir)
         p = self.params
         splits = {
             s: t[: take(p[k], t.numel(), k, self.key)]
@@ -217,6 +222,7 @@ class PennTreebank(ScaledTask):
             layers=p["layers"],
             streams=p["streams"],
             bptt=p["bptt"],
-            device=device,
-            dtype=dtype,
+            device=ctx.device,
+            dtype=ctx.dtype,
+            train_split=ctx.train_split,
         )

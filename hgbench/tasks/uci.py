@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 
-from hgbench.spec import Problem
+from hgbench.spec import BuildContext, Problem
 from hgbench.tasks import TASKS
 from hgbench.tasks.base import ScaledTask
 from hgbench.tasks.data.formats import read_permutation, read_uci
@@ -85,16 +84,9 @@ class UciTask(ScaledTask):
         "paper": {"steps": 4000, "width": 50, "subset": None},
     }
 
-    def build(
-        self,
-        *,
-        data_dir: str | None = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        data_seed: int = 0,
-    ) -> Problem:
+    def build_problem(self, ctx: BuildContext) -> Problem:
         spec = UCI[self.dataset]
-        x, y = load_uci(self.dataset, data_dir)
+        x, y = load_uci(self.dataset, ctx.data_dir)
         x, y, n_train = first_training_rows(x, y, spec.n_train, self.params["subset"], self.key)
         fit = y[: n_train + spec.n_val]
         problem = regression_problem(
@@ -104,9 +96,7 @@ class UciTask(ScaledTask):
             n_train=n_train,
             n_val=spec.n_val,
             width=self.params["width"],
-            data_seed=data_seed,
-            device=device,
-            dtype=dtype,
+            **ctx.problem_args(),
             divergence_threshold=DIVERGENCE_FACTOR * float(fit.var(ddof=1)),
         )
         return problem
