@@ -12,8 +12,10 @@ with the weights, since the model updates its clones of them in place).
 from __future__ import annotations
 
 import hashlib
+from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -288,6 +290,13 @@ class ScaledTask(Task):
     @property
     def budget_steps(self) -> int:
         return int(self.params["steps"])
+
+    @abstractmethod
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        """The files :meth:`build` reads with this ``data_dir`` (resolved as ``build`` resolves
+        it), for the data fingerprint in a run's identity; ``[]`` when the data are generated.
+        A missing file raises the same :class:`~hgbench.tasks.data.MissingDataError` as
+        :meth:`build`."""
 
     def config(self) -> dict[str, Any]:
         return {"task": self.key, "scale": self.scale, **self.params}
