@@ -148,10 +148,11 @@ def safe_extract(archive: Path, target: Path) -> list[Path]:
                     with src, open(dest, "wb") as out:
                         shutil.copyfileobj(src, out)
         except _ARCHIVE_ERRORS as exc:
+            problem = " ".join(str(exc).split())  # one line (tarfile.open's may have several)
             raise CorruptArchiveError(
-                f"archive {archive.name} is truncated or corrupt ({type(exc).__name__}: {exc}); "
-                f"nothing was extracted into {target}. Download it again later or from another "
-                "mirror (--url-base)"
+                f"archive {archive.name} is truncated or corrupt ({type(exc).__name__}: "
+                f"{problem}); nothing was extracted into {target}. Download it again later or "
+                "from another mirror (--url-base)"
             ) from exc
         written = []
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
