@@ -366,9 +366,11 @@ class Task(ABC):
         """Load data (a clear error naming the file if missing or corrupt) and build the
         problem ``ctx`` describes."""
 
-    def data_files(self, data_dir: str | None) -> list[Path]:
-        """The data files :meth:`build_problem` reads (their checksums are part of a run's
-        identity); none by default (generated data)."""
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        """The files :meth:`build_problem` reads with this ``data_dir`` (resolved as it resolves
+        it), for the data fingerprint in a run's identity; ``[]`` (the default) when the data
+        are generated. A missing file raises the same
+        :class:`~hgbench.tasks.data.errors.MissingDataError` as :meth:`build_problem`."""
         return []
 
 

@@ -11,6 +11,8 @@ guarantees stable), then cut into train / val / test; ``data_seed`` only changes
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,6 +26,22 @@ from hgbench.tasks.models import mlp
 from hgbench.tasks.regression import first_training_rows, regression_problem
 
 SPLIT_SEED = 0
+
+
+def sklearn_data_files(*names: str) -> list[Path]:
+    """scikit-learn's bundled data files ``names`` (in ``sklearn/datasets/data/``), found
+    without importing scikit-learn."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("scikit-learn is not installed: pip install scikit-learn")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+    paths = [folder / name for name in names]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"scikit-learn's bundled data file {path} is missing; reinstall scikit-learn"
+            )
+    return paths
 
 
 def _fixed_order(n: int) -> np.ndarray:
@@ -43,6 +61,10 @@ class SkDiabetes(ScaledTask):
         "small": {"steps": 500, "width": 50, "subset": None},
         "paper": {"steps": 4000, "width": 50, "subset": None},
     }
+
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        """What ``load_diabetes(scaled=False)`` reads (``data_dir`` is not used)."""
+        return sklearn_data_files("diabetes_data_raw.csv.gz", "diabetes_target.csv.gz")
 
     def build_problem(self, ctx: BuildContext) -> Problem:
         from sklearn.datasets import load_diabetes
@@ -76,6 +98,10 @@ class SkDigits(ScaledTask):
         "small": {"steps": 240, "width": 50, "subset": None, "batch_size": 50},
         "paper": {"steps": 2400, "width": 50, "subset": None, "batch_size": 50},
     }
+
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        """What ``load_digits`` reads (``data_dir`` is not used)."""
+        return sklearn_data_files("digits.csv.gz")
 
     def build_problem(self, ctx: BuildContext) -> Problem:
         from sklearn.datasets import load_digits

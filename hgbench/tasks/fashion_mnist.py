@@ -20,7 +20,7 @@ from hgbench.spec import BuildContext, Problem
 from hgbench.tasks import TASKS
 from hgbench.tasks.base import ScaledTask, SplitData, SupervisedProblem, take
 from hgbench.tasks.data.errors import DataFormatError
-from hgbench.tasks.data.formats import read_idx
+from hgbench.tasks.data.formats import idx_expected, read_idx, require_file
 from hgbench.tasks.data.paths import resolve_data_dir
 from hgbench.tasks.losses import accuracy, cross_entropy
 from hgbench.tasks.models import mlp
@@ -30,6 +30,16 @@ FILES = {
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 N_VAL = 10_000
+
+
+def fashion_mnist_files(data_dir: str | Path | None = None) -> list[Path]:
+    """The four idx files :func:`load_fashion_mnist` reads (a clear error if one is missing)."""
+    folder = resolve_data_dir(data_dir) / "fashion-mnist"
+    return [
+        require_file(folder / name, idx_expected(ndim), "fashion_mnist")
+        for pair in FILES.values()
+        for name, ndim in zip(pair, (3, 1), strict=True)
+    ]
 
 
 def load_fashion_mnist(
@@ -88,6 +98,9 @@ class FashionMnist(ScaledTask):
             "batch_size": 50,
         },
     }
+
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        return fashion_mnist_files(data_dir)
 
     def build_problem(self, ctx: BuildContext) -> Problem:
         data = load_fashion_mnist(ctx.data_dir)

@@ -35,11 +35,17 @@ from hgbench.spec import (
 from hgbench.tasks import TASKS
 from hgbench.tasks.base import ScaledTask, take
 from hgbench.tasks.data.errors import DataFormatError
-from hgbench.tasks.data.formats import read_ptb_words
+from hgbench.tasks.data.formats import PTB_EXPECTED, read_ptb_words, require_file
 from hgbench.tasks.data.paths import resolve_data_dir
 from hgbench.tasks.lstm import LstmLanguageModel
 
 SPLIT_FILES = {"train": "ptb.train.txt", "val": "ptb.valid.txt", "test": "ptb.test.txt"}
+
+
+def ptb_files(data_dir: str | Path | None = None) -> list[Path]:
+    """The three text files :func:`load_ptb` reads (a clear error if one is missing)."""
+    folder = resolve_data_dir(data_dir) / "ptb"
+    return [require_file(folder / f, PTB_EXPECTED, "ptb") for f in SPLIT_FILES.values()]
 
 
 def load_ptb(data_dir: str | Path | None = None) -> tuple[dict[str, int], dict[str, Tensor]]:
@@ -201,6 +207,9 @@ class PennTreebank(ScaledTask):
             "test_subset": None,
         },
     }
+
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        return ptb_files(data_dir)
 
     def build_problem(self, ctx: BuildContext) -> Problem:
         vocab, ids = load_ptb(ctx.data_dir)

@@ -16,6 +16,7 @@ distribution with fresh noise.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -119,6 +120,10 @@ class Quadratic(ScaledTask):
             "batch_size": None,
         },
     }
+
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        """None: the data are generated from ``data_seed``."""
+        return []
 
     def build_problem(self, ctx: BuildContext) -> Problem:
         """The data depend on ``data_seed`` (generated, never downloaded)."""
