@@ -26,6 +26,7 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -347,7 +348,6 @@ class Task(ABC):
         """JSON-able description (key, scale, resolved scale parameters) for run hashing."""
         return {"task": self.key, "scale": self.scale, **self.overrides}
 
-    @abstractmethod
     def build(
         self,
         *,
@@ -355,5 +355,51 @@ class Task(ABC):
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
         data_seed: int = 0,
+        train_split: TrainSplit = "train",
     ) -> Problem:
-        """Load data (clear error naming the file if missing/corrupt) and build the problem."""
+        """The problem for one device, dtype and data seed (see :class:`BuildContext`)."""
+        ctx = BuildContext(data_dir, torch.device(device), dtype, data_seed, train_split)
+        return self.build_problem(ctx)
+
+    @abstractmethod
+    def build_problem(self, ctx: BuildContext) -> Problem:
+        """Load data (a clear error naming the file if missing or corrupt) and build the
+        problem ``ctx`` describes."""
+
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        """The files :meth:`build_problem` reads with this ``data_dir`` (resolved as it resolves
+        it), for the data fingerprint in a run's identity; ``[]`` (the default) when the data
+        are generated. A missing file raises the same
+        :class:`~hgbench.tasks.data.errors.MissingDataError` as :meth:`build_problem`."""
+        return []
+
+
+#: which rows a problem's weights train on
+TrainSplit = Literal["train", "train+val"]
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Where and how a task builds its problem.
+
+    ``train_split="train+val"`` trains on the training and validation rows together (for
+    methods that never look at validation data, as some papers' baselines do); the
+    validation split itself is unchanged.
+    """
+
+    data_dir: str | None = None
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float32
+    data_seed: int = 0
+    train_split: TrainSplit = "train"
+
+    def __post_init__(self) -> None:
+        if self.train_split not in ("train", "train+val"):
+            raise ValueError(
+                f"train_split must be 'train' or 'train+val', got {self.train_split!r}"
+            )
+
+    def problem_args(self) -> dict[str, Any]:
+        """Keyword arguments of the in-memory problems in ``hgbench.tasks.base``."""
+        return {"device": self.device, "dtype": self.dtype, "data_seed": self.data_seed,
+                "train_split": self.train_split}  # fmt: skip

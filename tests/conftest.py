@@ -14,3 +14,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "real_data" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _digest_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory):
+    """Data-fingerprint digests go to a temporary cache, never the user's (workers inherit it)."""
+    mp = pytest.MonkeyPatch()
+    if not os.environ.get("HGBENCH_DIGEST_CACHE"):
+        mp.setenv("HGBENCH_DIGEST_CACHE", str(tmp_path_factory.mktemp("cache") / "digests.json"))
+    yield
+    mp.undo()

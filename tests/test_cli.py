@@ -53,10 +53,13 @@ def test_run_show_export(tmp_path, toys, capsys):
         "--workers",
         "2",
     ]
-    assert main(argv) == 0
-    assert "4 runs: 0 already stored, 2 error, 2 ok" in capsys.readouterr().out
-    assert main(argv) == 0
-    assert "4 already stored" in capsys.readouterr().out
+    assert main(argv) == 1  # some runs ended with an error: the command says so
+    out, err = capsys.readouterr()
+    assert "4 runs: 0 already stored, 2 error, 2 ok" in out
+    assert "2 run(s) ended with an error" in err
+    assert main(argv) == 0  # nothing new failed; the stored failures are pointed out
+    out = capsys.readouterr().out
+    assert "4 already stored" in out and "2 stored failures" in out and "--rerun-failed" in out
     assert main(["show", str(results)]) == 0
     shown = capsys.readouterr().out
     assert "toy_sgd" in shown and "toy_raise" in shown

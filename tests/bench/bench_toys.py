@@ -17,6 +17,7 @@ from torch import Tensor
 from hgbench.methods.core import diff
 from hgbench.spec import (
     Batch,
+    BuildContext,
     CostCounter,
     InitialHyper,
     Method,
@@ -94,8 +95,8 @@ class ToyTask(Task):
     def eval_every(self) -> int:
         return 10
 
-    def build(self, *, data_dir=None, device="cpu", dtype=torch.float32, data_seed=0) -> Problem:
-        return ToyProblem(device, dtype, data_seed, self.batchable)
+    def build_problem(self, ctx: BuildContext) -> Problem:
+        return ToyProblem(ctx.device, ctx.dtype, ctx.data_seed, self.batchable)
 
 
 class ToySGD(Method):
