@@ -234,3 +234,35 @@ def test_untuned_hyperparameters_stay_at_the_paired_init(quad):
     assert float(nat["lr"]) == pytest.approx(0.01, rel=1e-12)
     assert float(nat["momentum"]) == pytest.approx(0.5, rel=1e-12)
     assert float(nat["weight_decay"]) != pytest.approx(1e-3, rel=1e-6)
+
+
+@pytest.mark.parametrize("variant", ["wd_lr_m", "wd_hdlr_m"])
+def test_neumann_terms_differentiate_through_gradient_clipping(variant):
+    """With clipping active, one Neumann term is ``v - (∂u/∂w)ᵀ v`` for the *clipped* update
+    ``u(w) = w - sgd_step(w, clip(∇L(w)), ...)`` (the reference differentiates its clipped
+    update), checked against autograd through the whole update."""
+    problem = tiny_mlp_problem()
+    problem.grad_clip = 0.05  # far below the gradient norm: always clipping
+    method = METHODS.get("implicit")(variant=variant, T=3, K=2)
+    state = method.init(
+        problem,
+        problem.init_weights(0),
+        problem.init_model_state(),
+        InitialHyper(0, 0.05, 1e-2, 0.6),
+    )
+    state, _ = run_steps(method, problem, state, range(2))
+    _, _, grads = method.hypergradient(problem, state, 2)
+    w, buf, raw, batch = state["w"], state["momentum_buffer"], state["raw"], problem.train_batch(2)
+
+    def update(x, r):
+        g = torch.func.grad(lambda y: problem.loss(y, {}, batch)[0])(x)
+        return x - sgd_step(x, g, buf, r, problem.grad_clip)[0]
+
+    w_new = w - update(w, raw)
+    v = torch.func.grad(lambda y: val_loss(problem, y, 2 // 3))(w_new)
+    _, pull_w = torch.func.vjp(lambda x: update(x, raw), w)
+    p = v + (v - pull_w(v)[0])
+    _, pull_raw = torch.func.vjp(lambda r: update(w, r), raw)
+    (want,) = pull_raw(p)
+    for name in method.tuned:
+        torch.testing.assert_close(grads[name], -want[name], rtol=1e-9, atol=1e-14)
