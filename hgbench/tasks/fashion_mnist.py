@@ -101,10 +101,14 @@ def load_fashion_mnist(
     return out
 
 
-def flatten_mlp(hidden: list[int]) -> nn.Module:
+#: hidden-layer activations of the MLP (``tanh``: Chandra et al.'s MNIST example)
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+def flatten_mlp(hidden: list[int], activation: str = "relu") -> nn.Module:
     """MLP 784-hidden...-10 on flattened 28x28 images (``[50]``: Clarke et al.;
-    ``[50, 50, 50]``: Maclaurin et al. 2015)."""
-    return nn.Sequential(nn.Flatten(), *mlp([784, *hidden, 10]))
+    ``[50, 50, 50]``: Maclaurin et al. 2015), ``activation`` between the linear layers."""
+    return nn.Sequential(nn.Flatten(), *mlp([784, *hidden, 10], ACTIVATIONS[activation]))
 
 
 @TASKS.register("fashion_mnist")
@@ -113,7 +117,8 @@ class FashionMnist(ScaledTask):
 
     Small scale: the first 5,000 training images, 1,000 validation images, 300 steps.
     ``hidden`` lists the hidden layer widths (default ``[50]``); ``normalise`` is
-    ``"scalar"`` (default), ``"pixel"``, ``"center"`` or ``"none"`` (see the module docstring).
+    ``"scalar"`` (default), ``"pixel"``, ``"center"`` or ``"none"`` (see the module docstring);
+    ``activation`` is ``"relu"`` (default) or ``"tanh"``.
     """
 
     key: ClassVar[str] = "fashion_mnist"
@@ -126,6 +131,7 @@ class FashionMnist(ScaledTask):
             "val_subset": 1000,
             "batch_size": 50,
             "normalise": "scalar",
+            "activation": "relu",
         },
         "paper": {
             "steps": 10_000,
@@ -134,16 +140,18 @@ class FashionMnist(ScaledTask):
             "val_subset": None,
             "batch_size": 50,
             "normalise": "scalar",
+            "activation": "relu",
         },
     }
 
     def __init__(self, scale: str = "small", **overrides: Any) -> None:
         super().__init__(scale, **overrides)
-        if self.params["normalise"] not in NORMALISATIONS:
-            valid = ", ".join(map(repr, NORMALISATIONS))
-            raise ValueError(
-                f"{self.key}: normalise must be one of {valid}, got {self.params['normalise']!r}"
-            )
+        for name, valid in (("normalise", NORMALISATIONS), ("activation", tuple(ACTIVATIONS))):
+            if self.params[name] not in valid:
+                raise ValueError(
+                    f"{self.key}: {name} must be one of {', '.join(map(repr, valid))}, "
+                    f"got {self.params[name]!r}"
+                )
 
     def data_files(self, data_dir: str | None = None) -> list[Path]:
         return fashion_mnist_files(data_dir)
@@ -170,7 +178,7 @@ class FashionMnist(ScaledTask):
             raise ValueError(f"{self.key}: hidden={p['hidden']!r} must list positive widths")
         return SupervisedProblem(
             name=self.key,
-            model_factory=lambda: flatten_mlp(hidden),
+            model_factory=lambda: flatten_mlp(hidden, p["activation"]),
             train=SplitData(xt[:n_sub], yt[:n_sub]),
             val=SplitData(xt[n_train : n_train + n_val], yt[n_train : n_train + n_val]),
             test=test,

@@ -63,9 +63,8 @@ def test_other_paper_suites_set_their_papers_data_protocol():
     assert {r.task_overrides["batch_size"] for r in baydin} == {128}
     towers = runs_of("chandra_towers", "paper")
     assert {r.train_split for r in towers} == {"train+val"}
-    assert {(r.task_overrides["normalise"], r.task_overrides["batch_size"]) for r in towers} == {
-        ("none", 256)
-    }
+    want = {"activation": "tanh", "batch_size": 256, "hidden": [128], "normalise": "none"}
+    assert all(r.task_overrides == want for r in towers)
     (maclaurin,) = runs_of("maclaurin2015", "paper")
     assert maclaurin.task_overrides["normalise"] == "center"
     assert maclaurin.method_settings["resample_batches"] is True

@@ -79,3 +79,15 @@ def test_center_subtracts_the_per_pixel_mean_and_none_keeps_zero_one(images):
     torch.testing.assert_close(centred, torch.from_numpy(train - train.mean(0)), rtol=0, atol=1e-6)
     _, raw = build(root, "none")
     torch.testing.assert_close(raw, torch.from_numpy(train), rtol=0, atol=1e-7)
+
+
+def test_activation_option_builds_tanh_layers_and_rejects_others():
+    task = TASKS.get("fashion_mnist")("small", activation="tanh", hidden=[128])
+    assert task.params["activation"] == "tanh"
+    from hgbench.tasks.fashion_mnist import flatten_mlp
+
+    kinds = [type(m).__name__ for m in flatten_mlp([128], "tanh")]
+    assert kinds == ["Flatten", "Linear", "Tanh", "Linear"]
+    assert TASKS.get("fashion_mnist")("small").params["activation"] == "relu"
+    with pytest.raises(ValueError, match="activation must be one of 'relu', 'tanh'"):
+        TASKS.get("fashion_mnist")("small", activation="gelu")
