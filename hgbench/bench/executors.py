@@ -110,7 +110,9 @@ class LocalExecutor:
             start_method = "spawn"
         self.ctx = mp.get_context(start_method)
         if start_method == "forkserver":
-            self.ctx.set_forkserver_preload(["torch", "hgbench.bench.worker"])
+            self.ctx.set_forkserver_preload(
+                ["torch", "hgbench.bench.worker", "hgbench.bench.preload"]
+            )
 
     def run(self, items: Iterable[WorkItem] | WorkQueue, on_result: OnResult) -> None:
         queue = as_queue(items)
