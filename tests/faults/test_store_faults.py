@@ -26,23 +26,6 @@ BENCH = Path(__file__).parents[1] / "bench"
 SUITE = 'tasks = ["toy_quadratic"]\nmethods = ["toy_sgd"]\ninits = 2\nbudget = 20\n'
 
 
-@pytest.fixture(scope="module")
-def toys():
-    sys.path.insert(0, str(BENCH))
-    import bench_toys
-
-    from hgbench.methods import METHODS
-    from hgbench.tasks import TASKS
-
-    TASKS.register("toy_quadratic")(bench_toys.ToyTask)
-    for cls in bench_toys.TOY_METHODS:
-        METHODS.register(cls.key)(cls)
-    yield bench_toys
-    del TASKS._builtin["toy_quadratic"]
-    for cls in bench_toys.TOY_METHODS:
-        del METHODS._builtin[cls.key]
-
-
 def _cfg(**kw) -> RunConfig:
     return RunConfig(**{"task": "toy_quadratic", "method": "toy_sgd", **kw})
 
