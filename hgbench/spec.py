@@ -227,9 +227,10 @@ class Method(ABC):
     method and the key):
 
     * ``init(problem, w0, mstate, hyper)`` returns the state: a dict pytree of tensors on the
-      problem's device. Its *structure* (keys, nesting, and each leaf's shape and dtype) is
-      fixed: ``step`` must return a state of exactly the structure ``init`` made, because N
-      batched inits are stacked leaf by leaf and stepped under ``torch.func.vmap``.
+      problem's device. For a method with ``supports_batching`` its *structure* (keys,
+      nesting, and each leaf's shape and dtype) is fixed: ``step`` must return a state of
+      exactly the structure ``init`` made, because N batched inits are stacked leaf by leaf
+      and stepped under ``torch.func.vmap``.
     * ``step(problem, state, t)`` is called for ``t = 0 .. budget - 1``; it returns the new
       state and the training loss of the batch it used (a 0-d tensor). It is pure: no
       ``.item()``, no Python branching on tensor values, no in-place updates of its inputs;
@@ -305,7 +306,8 @@ class Method(ABC):
     def phase(self, t: int) -> str:
         """The phase weight step ``t`` belongs to, for per-phase time and memory (e.g.
         ``"weights"`` and ``"hyperstep"``). Methods with phases set ``has_phases = True``.
-        The first step of each phase counts as start-up (it traces and warms caches)."""
+        What the first step of each phase takes beyond the phase's steady per-step time
+        counts as start-up (it traces and warms caches)."""
         return "step"
 
     def weights(self, state: State) -> tuple[Tensor, ModelState]:

@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pandas as pd
-import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "bench"))
-
-import bench_toys  # noqa: E402
-
-from hgbench.bench import cli as bench_cli  # noqa: E402
-from hgbench.cli import main  # noqa: E402
-from hgbench.methods import METHODS  # noqa: E402
-from hgbench.tasks import TASKS  # noqa: E402
-
-
-@pytest.fixture()
-def toys():
-    TASKS.register("toy_quadratic")(bench_toys.ToyTask)
-    METHODS.register("toy_sgd")(bench_toys.ToySGD)
-    METHODS.register("toy_raise")(bench_toys.ToyRaise)
-    yield
-    del TASKS._builtin["toy_quadratic"]
-    del METHODS._builtin["toy_sgd"], METHODS._builtin["toy_raise"]
+from hgbench.bench import cli as bench_cli
+from hgbench.cli import main
+from hgbench.methods import METHODS
 
 
 def test_list_shows_registries_and_suites(capsys):

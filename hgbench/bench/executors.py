@@ -110,7 +110,9 @@ class LocalExecutor:
             start_method = "spawn"
         self.ctx = mp.get_context(start_method)
         if start_method == "forkserver":
-            self.ctx.set_forkserver_preload(["torch", "hgbench.bench.worker"])
+            self.ctx.set_forkserver_preload(
+                ["torch", "hgbench.bench.worker", "hgbench.bench.preload"]
+            )
 
     def run(self, items: Iterable[WorkItem] | WorkQueue, on_result: OnResult) -> None:
         queue = as_queue(items)
@@ -172,6 +174,22 @@ class LocalExecutor:
                 conn.close()
                 limit = item.runs[0].time_limit_s
                 on_result(item, _fail(item, "timeout", f"exceeded the time limit of {limit:g} s"))
+
+
+class InlineExecutor:
+    """Work items in this process, one after another (``hgbench.run``, notebooks, tests).
+
+    No isolation: a crash takes the caller down, there is no time limit, and memory figures
+    are this process's (start-up and run-owned memory are those of a warm process only after
+    ``hgbench.bench.preload`` was imported, which ``hgbench.run`` does).
+    """
+
+    name = "inline"
+
+    def run(self, items: Iterable[WorkItem] | WorkQueue, on_result: OnResult) -> None:
+        queue = as_queue(items)
+        while (item := queue.take()) is not None:
+            on_result(item, execute(item))
 
 
 def _ray_execute(item: WorkItem, entries: Entries) -> dict[str, Any]:

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
+from hgbench.analysis.fidelity import run_steps, tiny_mlp_problem
 from hgbench.methods import METHODS
-from hgbench.methods.fidelity import run_steps, tiny_mlp_problem
 from hgbench.spec import InitialHyper
 
 

@@ -43,10 +43,8 @@ def test_clarke_suites_have_every_arm_of_the_paper(suite):
         assert (key, {}) in variants
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the runner reads uses_validation from the method class, not the instance"
-)
 def test_random_xlr_trains_on_train_val():
+    """Random (xLR) (``random_search`` with one member) looks at no validation data."""
     runs = runs_of("clarke_uci")
     xlr = {r.train_split for r in runs if r.method_settings == {"n": 1, "stepped_lr": True}}
     assert xlr == {"train+val"}
