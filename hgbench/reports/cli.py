@@ -48,6 +48,7 @@ def run_report(args: argparse.Namespace) -> int:
         targets=_parse_targets(args.target),
         target_split=args.target_split,
         dpi=args.dpi,
+        pdf=args.pdf,
         benchmark_json=args.benchmark_json,
     )
     print(index)
@@ -59,8 +60,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "report",
         help="write tables and figures of a results store",
-        description="Write index.html, report.md, tables/*.tex and figures/*.png|pdf "
-        "from a results store.",
+        description="Write index.html, report.md, tables/*.tex|csv and figures/*.png "
+        "(and *.pdf with --pdf) from a results store.",
     )
     p.add_argument(
         "results", nargs="?",
@@ -80,6 +81,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="split whose metric curve is compared with the target (test)",
     )  # fmt: skip
     p.add_argument("--dpi", type=int, default=150, help="PNG resolution (150)")
+    p.add_argument(
+        "--pdf", action="store_true",
+        help="also write every figure as a vector PDF (for papers; figures take about twice as long)",
+    )  # fmt: skip
     p.add_argument(
         "--benchmark-json", nargs="*", default=[], metavar="JSON",
         help="pytest-benchmark JSON files, or directories such as .benchmarks, "
