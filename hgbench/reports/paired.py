@@ -101,15 +101,14 @@ def pair_differences(scores: pd.DataFrame, method: str, reference: str) -> pd.Da
 def medians(samples: np.ndarray) -> np.ndarray:
     """Medians along the last axis of values that may be infinite.
 
-    The mean of the two middle values for an even count, NaN when they are ``-inf`` and
-    ``+inf`` (``np.median`` would warn); no other arithmetic on infinities.
+    The mean of the two middle values for an even count: infinite when one of them is, NaN
+    when they are ``-inf`` and ``+inf`` (without ``np.median``'s warnings).
     """
     s = np.sort(samples, axis=-1)
     n = s.shape[-1]
     lo, hi = s[..., (n - 1) // 2], s[..., n // 2]
     with np.errstate(invalid="ignore"):
-        mid = np.where(lo == hi, lo, lo + (hi - lo) / 2)
-    return np.where(np.isneginf(lo) & np.isposinf(hi), np.nan, mid)
+        return (lo + hi) / 2  # -inf + inf is NaN; one infinite middle value gives it
 
 
 def bootstrap_median(

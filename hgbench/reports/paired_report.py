@@ -21,12 +21,6 @@ from hgbench.reports.tables import MISSING, fmt, fmt_interval, plain_display, to
 ALPHA = 0.05
 
 
-def fmt_signed(x: float, digits: int = 4) -> str:
-    """A number with an explicit sign (``+0.5``, ``-2``, ``+∞``); NaN as a dash."""
-    text = fmt(x, digits)
-    return "+" + text if isinstance(x, float) and x > 0 else text
-
-
 def comparison_display(rows: pd.DataFrame, alpha: float = ALPHA):
     """Display table (strings) and marks of :func:`paired_comparisons` rows.
 
@@ -34,7 +28,7 @@ def comparison_display(rows: pd.DataFrame, alpha: float = ALPHA):
     (``p_holm < alpha``) are marked "best" when the method is better, "worse" when worse.
     """
     median = [
-        fmt_interval(m, lo, hi, note).replace(fmt(m), fmt_signed(m), 1)
+        fmt_interval(m, lo, hi, note, signed=True)
         for m, lo, hi, note in rows[["median_difference", "ci_lo", "ci_hi", "ci_note"]].values
     ]
     out = pd.DataFrame(

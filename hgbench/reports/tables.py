@@ -42,14 +42,24 @@ def fmt(x: object, digits: int = 4) -> str:
     return str(x)
 
 
-def fmt_interval(point: float, lo: float, hi: float, note: str = "") -> str:
+def fmt_signed(x: float, digits: int = 4) -> str:
+    """A number with an explicit sign (``+0.5``, ``-2``, ``+∞``); NaN as a dash."""
+    text = fmt(x, digits)
+    return "+" + text if isinstance(x, (float, np.floating)) and x > 0 else text
+
+
+def fmt_interval(
+    point: float, lo: float, hi: float, note: str = "", *, signed: bool = False
+) -> str:
     """``point [lo, hi]``; ``point (note)`` when there is a note (why no interval is shown);
-    just the point when the interval is unknown or zero-width."""
+    just the point when the interval is unknown or zero-width. ``signed``: the point with
+    its sign (``+0.5``)."""
+    shown = fmt_signed(point) if signed else fmt(point)
     if note and not math.isnan(point):
-        return f"{fmt(point)} ({note})"
+        return f"{shown} ({note})"
     if math.isnan(point) or math.isnan(lo) or lo == hi:
-        return fmt(point)
-    return f"{fmt(point)} [{fmt(lo)}, {fmt(hi)}]"
+        return shown
+    return f"{shown} [{fmt(lo)}, {fmt(hi)}]"
 
 
 def _assemble(columns: list[tuple[str, object, str | None]], marks: pd.DataFrame):
