@@ -187,7 +187,7 @@ def _summary_section(
         f"threshold. No better than untrained: valid runs whose final test metric is no better "
         f"than the initial weights' (training did not help)."
     )
-    section.table(metric, metric_marks, "Final test metric", split_by="task")
+    section.table(metric, metric_marks, "Final test metric", split_by="task", hoist=("metric",))
     section.text(
         f"Time ratio vs fixed: median over finished runs of the steady per-step time (after "
         f"start-up) / the median of fixed's on the same task and budget. Start-up: method "
@@ -195,7 +195,8 @@ def _summary_section(
         f"steady. Peak memory: the run's own (above the worker's baseline; see the kind). Cost "
         f"counters are medians per init. {DERIVED_NOTE}. {ESTIMATED_NOTE}."
     )
-    section.table(cost, cost_marks, "Time, memory and cost", split_by="task")
+    section.table(cost, cost_marks, "Time, memory and cost", split_by="task",
+                  hoist=("memory kind",))  # fmt: skip
     return section
 
 
@@ -218,7 +219,7 @@ def _speed_section(runs, records, targets, target_split, tables_dir, styles, sav
         f"performance profile ranks methods by its median. Runs that never reach the target "
         f"count as infinite (∞). Tasks without a target are left out."
     )
-    section.table(display, marks, caption, split_by="task")
+    section.table(display, marks, caption, split_by="task", hoist=("target",))
     ratios = performance_ratios(ttt, "median_steady_time_to_target")
     if ratios.empty:
         section.text("No task has a target: no performance profile.")

@@ -22,13 +22,15 @@ body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1240px
        padding: 0 1em; color: #222; line-height: 1.4; }
 h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
 nav ul { columns: 3; font-size: 0.9em; }
-.scroll { overflow: auto; max-width: 100%; max-height: 75vh; margin: 0.3em 0 1.2em;
-          border: 1px solid #ddd; }
+.scroll { overflow: auto; width: fit-content; max-width: 100%; max-height: 75vh;
+          margin: 0.3em 0 1.2em; border: 1px solid #ddd; }
 table.report { border-collapse: separate; border-spacing: 0; font-size: 0.85em; }
 table.report th, table.report td { border-right: 1px solid #e3e3e3;
        border-bottom: 1px solid #e3e3e3; padding: 0.25em 0.5em; text-align: left;
        white-space: nowrap; background: #fff; }
-table.report thead th { background: #f0f0f0; position: sticky; top: 0; z-index: 2; }
+table.report thead { position: sticky; top: 0; z-index: 2; }
+table.report thead th { background: #f0f0f0; }
+table.report th.group { text-align: center; border-bottom: 1px solid #bbb; }
 table.report td:first-child, table.report th:first-child { position: sticky; left: 0;
        z-index: 1; box-shadow: 1px 0 0 #ccc; }
 table.report thead th:first-child { z-index: 3; }
@@ -36,6 +38,7 @@ table.report td.best { background: #dff2df; } table.report td.tie { background: 
 table.report td.worse { background: #f8e0dd; }
 .tcap { font-weight: bold; margin: 0.8em 0 0.2em; }
 figure { margin: 1em 0 1.6em; }
+ul.note { padding-left: 1.4em; } ul.note li { margin: 0.15em 0; }
 figure img { width: 100%; height: auto; border: 1px solid #ddd; }
 figcaption { font-size: 0.9em; max-width: 100%; }
 .note { color: #444; font-size: 0.92em; max-width: 60em; }
@@ -67,6 +70,11 @@ class Section:
         self.blocks.append(("text", paragraph))
         return self
 
+    def bullets(self, items: list[str]) -> Section:
+        """A short list (how to read a table)."""
+        self.blocks.append(("bullets", list(items)))
+        return self
+
     def callout(self, paragraph: str) -> Section:
         """A highlighted paragraph: what the reader must know before reading on."""
         self.blocks.append(("callout", paragraph))
@@ -80,20 +88,24 @@ class Section:
         *,
         collapsed: bool = False,
         split_by: str | None = None,
+        hoist: tuple[str, ...] = (),
     ) -> Section:
-        """A table; with ``split_by``, one table per value of that column (the column dropped)."""
-        if split_by is not None and split_by in table.columns:
-            for value in pd.unique(table[split_by]):
-                rows = (table[split_by] == value).to_numpy()
-                sub, sub_marks = table[rows].drop(columns=split_by), marks[rows]
-                sub_marks = sub_marks.drop(columns=split_by, errors="ignore")
-                cap = f"{caption}: {value}" if caption else str(value)
-                self.blocks.append(
-                    ("table", (sub.reset_index(drop=True), sub_marks.reset_index(drop=True),
-                               cap, collapsed))
-                )  # fmt: skip
+        """A table; with ``split_by``, one table per value of that column (the column dropped;
+        the value in the caption). Columns in ``hoist`` that hold one value within a table
+        move into its caption too (a column of "mse ↓" in every row says nothing)."""
+        if split_by is None or split_by not in table.columns:
+            self.blocks.append(("table", (table, marks, caption, collapsed)))
             return self
-        self.blocks.append(("table", (table, marks, caption, collapsed)))
+        for value in pd.unique(table[split_by]):
+            rows = (table[split_by] == value).to_numpy()
+            sub = table[rows].drop(columns=split_by).reset_index(drop=True)
+            sub_marks = marks[rows].drop(columns=split_by, errors="ignore").reset_index(drop=True)
+            same = [c for c in hoist if c in sub.columns and sub[c].nunique() == 1]
+            details = ", ".join(f"{c}: {sub[c].iloc[0]}" for c in same)
+            sub, sub_marks = sub.drop(columns=same), sub_marks.drop(columns=same, errors="ignore")
+            cap = f"{caption}: {value}" if caption else str(value)
+            cap += f" ({details})" if details else ""
+            self.blocks.append(("table", (sub, sub_marks, cap, collapsed)))
         return self
 
     def figure(self, figure: Figure) -> Section:
@@ -119,6 +131,8 @@ def render_markdown(title: str, sections: list[Section], root: Path) -> str:
                 lines += [str(block), ""]
             elif kind == "callout":
                 lines += [f"> **Note.** {block}", ""]
+            elif kind == "bullets":
+                lines += [*(f"- {item}" for item in block), ""]
             elif kind == "table":
                 table, marks, caption, _ = block
                 if caption:
@@ -170,6 +184,9 @@ def render_html(title: str, sections: list[Section], root: Path) -> str:
                 parts.append(f'<p class="note">{html.escape(str(block))}</p>')
             elif kind == "callout":
                 parts.append(f'<p class="callout">{html.escape(str(block))}</p>')
+            elif kind == "bullets":
+                items = "".join(f"<li>{html.escape(item)}</li>" for item in block)
+                parts.append(f'<ul class="note">{items}</ul>')
             elif kind == "table":
                 table, marks, caption, collapsed = block
                 rendered = f'<div class="scroll">{to_html(table, marks)}</div>'

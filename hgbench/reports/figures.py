@@ -141,8 +141,9 @@ def curves_figure(
 def family_curves_figure(
     runs: pd.DataFrame, records: pd.DataFrame, styles: dict, split: str = "test"
 ) -> Figure | None:
-    """The metric against step faceted by method family, with interquartile bands; ``fixed``
-    (black, dashed) in every panel as the reference. None when no family has a panel."""
+    """The metric against step faceted by method family, with interquartile bands (in panels
+    of at most ``MAX_BANDS`` methods); ``fixed`` (black, dashed) in every panel as the
+    reference. None when no family has a panel."""
     task, metric = runs["task_key"].iloc[0], runs["metric"].iloc[0]
     lower = bool(runs["lower_is_better"].iloc[0])
     recs = curve_records(runs, records, split)
@@ -156,7 +157,7 @@ def family_curves_figure(
     fig, axes = new_figure(len(families), wrap=3, panel_height=2.6)
     for ax, fam in zip(axes, families, strict=True):
         members = [x for x in labels if styles[x].family == fam]
-        median_lines(ax, q, "step", styles, members, bands=True)
+        median_lines(ax, q, "step", styles, members, bands=len(members) <= MAX_BANDS)
         for label in base:
             g = q[q["label"] == label].sort_values("step")
             ax.plot(g["step"], g["q50"], color="black", linestyle="--", linewidth=1, label=label)
@@ -182,18 +183,19 @@ def pareto_front(x: np.ndarray, y: np.ndarray, lower_is_better: bool) -> np.ndar
 
 
 def front_figure(summary: pd.DataFrame, styles: dict) -> Figure:
-    """Median final test metric against steady per-step time and against run-owned peak
-    memory, one task. Vertical bars: the bootstrap interval of the median (where one is
-    shown); the grey dashed line is the Pareto front."""
+    """Median final test metric against steady per-step time and against peak memory (of the
+    stored kind: run-owned in schema 2), one task. Vertical bars: the bootstrap interval of
+    the median (where one is shown); the grey dashed line is the Pareto front."""
     task, metric = summary["task_key"].iloc[0], summary["metric"].iloc[0]
     lower = bool(summary["lower_is_better"].iloc[0])
     fig, axes = new_figure(2, panel_height=3.4)
     y = summary["median"].to_numpy(dtype=float)
     lo, hi = summary["median_lo"].to_numpy(float), summary["median_hi"].to_numpy(float)
     labels = ordered(summary["label"])
+    kinds = ", ".join(sorted({str(k) for k in summary["memory_kind"].dropna() if k})) or "?"
     for ax, x_col, xlabel in (
         (axes[0], "step_time_ms", "median steady time per step (ms)"),
-        (axes[1], "memory_mib", "median run-owned peak memory (MiB)"),
+        (axes[1], "memory_mib", f"median peak memory (MiB, {kinds})"),
     ):
         x = summary[x_col].to_numpy(dtype=float)
         for i, label in enumerate(summary["label"]):

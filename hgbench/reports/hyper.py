@@ -96,15 +96,17 @@ def hyper_figure(
     fig, axes = new_figure(len(panels), wrap=wrap, panel_height=height)
     for ax, (name, labels) in zip(axes, panels, strict=True):
         panel = q[q["name"] == name]
-        if layers[name] > 1 or (panel["layer"] >= 0).any():
+        if (panel["layer"] >= 0).any():
             _layer_lines(ax, panel, styles, labels)
         else:
             median_lines(ax, panel, "step", styles, labels, bands=len(labels) <= MAX_BANDS)
             _spread_bands(ax, panel, spread, name, styles)
-        drawn = panel[["q50", "q25", "q75"] if len(labels) <= MAX_BANDS else ["q50"]]
+        per_layer = (panel["layer"] >= 0).any()
+        banded = len(labels) <= MAX_BANDS and not per_layer
+        drawn = panel[["q50", "q25", "q75"] if banded else ["q50"]]
         maybe_log(ax, drawn.to_numpy(float).ravel(), spread=10.0)  # what is drawn decides
         ax.set_xlabel("weight step")
-        per_layer = " per layer" if (panel["layer"] >= 0).any() else ""
+        per_layer = " per layer" if per_layer else ""
         ax.set_ylabel(f"{name}{per_layer} (natural value)")
         ax.set_title(f"{name}{per_layer} ({len(labels)} method{'s' * (len(labels) > 1)})",
                      fontsize=9)  # fmt: skip

@@ -19,6 +19,8 @@ from hgbench.reports.tables import MISSING, fmt, fmt_interval, plain_display, to
 
 #: significance level of the marks, the Holm correction and the Nemenyi critical difference
 ALPHA = 0.05
+#: the cells of one comparison in the per-task tables
+SHOWN = ("W / T / L", "median improvement", "p Holm (raw)")
 
 
 def comparison_display(rows: pd.DataFrame, alpha: float = ALPHA):
@@ -37,18 +39,20 @@ def comparison_display(rows: pd.DataFrame, alpha: float = ALPHA):
             "task": rows["task_key"].to_numpy(),
             "against": rows["reference"].to_numpy(),
             "pairs": rows["n_pairs"].map(fmt).to_numpy(),
-            "wins / ties / losses": [
+            "W / T / L": [
                 f"{w} / {t} / {lo}" for w, t, lo in rows[["wins", "ties", "losses"]].values
             ],
             "median improvement": median,
-            "p (Wilcoxon)": rows["p_value"].map(lambda p: fmt(p, 2)).to_numpy(),
-            "p (Holm)": rows["p_holm"].map(lambda p: fmt(p, 2)).to_numpy(),
+            "p Holm (raw)": [
+                f"{fmt(h, 2)} ({fmt(p, 2)})" if not np.isnan(p) else MISSING
+                for h, p in rows[["p_holm", "p_value"]].to_numpy(float)
+            ],
         }
     )
     marks = pd.DataFrame("", index=out.index, columns=out.columns)
     significant = (rows["p_holm"] < alpha).to_numpy()
     better = (rows["median_difference"] > 0).to_numpy()
-    for col in ("wins / ties / losses", "median improvement", "p (Holm)"):
+    for col in SHOWN:
         marks.loc[significant & better, col] = "best"
         marks.loc[significant & ~better, col] = "worse"
     return out, marks
@@ -61,17 +65,21 @@ def task_display(rows: pd.DataFrame, alpha: float = ALPHA):
     best = str(rows.loc[rows["against"] == "best", "reference"].iloc[0])
     methods = sorted(set(rows["method"]) | set(rows["reference"]))
     pairs = rows.groupby("method")["n_pairs"].max()
-    out = pd.DataFrame({"method": methods, "pairs": [fmt(pairs.get(m, np.nan)) for m in methods]})
-    out_marks = pd.DataFrame("", index=out.index, columns=out.columns)
+    columns: dict[tuple[str, str], list[str]] = {
+        ("", "method"): methods,
+        ("", "pairs"): [fmt(pairs.get(m, np.nan)) for m in methods],
+    }
+    column_marks: dict[tuple[str, str], list[str]] = {k: [""] * len(methods) for k in columns}
     for kind, name in (("baseline", BASELINE), ("best", f"{best} (best)")):
         chosen = (rows["against"] == kind).to_numpy()
         cells = display[chosen].set_index("method")
         cell_marks = marks[chosen].set_axis(cells.index)
-        for col in ("wins / ties / losses", "median improvement", "p (Wilcoxon)", "p (Holm)"):
-            if cells.empty:
-                continue
-            out[f"vs {name}: {col}"] = [cells[col].get(m, MISSING) for m in methods]
-            out_marks[f"vs {name}: {col}"] = [cell_marks[col].get(m, "") for m in methods]
+        for col in SHOWN if not cells.empty else ():
+            columns[(f"vs {name}", col)] = [cells[col].get(m, MISSING) for m in methods]
+            column_marks[(f"vs {name}", col)] = [cell_marks[col].get(m, "") for m in methods]
+    out = pd.DataFrame(columns)
+    out_marks = pd.DataFrame(column_marks)
+    out.columns = out_marks.columns = pd.MultiIndex.from_tuples(list(columns))
     return out, out_marks, best
 
 
@@ -93,17 +101,26 @@ def paired_section(
     comparisons.to_csv(tables_dir / "paired.csv", index=False)
     section = Section("Head-to-head: paired comparisons", anchor="paired")
     section.text(
-        f"Init k starts every method from the same initial hyperparameters, so methods are "
-        f"compared pair by pair over the (seed, init) pairs both ran. Improvement: the other "
-        f"method's final test metric minus this one's when lower is better (the reverse "
-        f"otherwise), so + means this method is better. A run that diverged or failed counts "
-        f"as a loss for its method (improvement −∞; both failing is a tie); ties are equal "
-        f"final metrics. Median improvement with a {pct} percentile bootstrap interval over "
-        f"pairs ({n_boot} resamples, vectorised), shown only from {MIN_CI_RUNS} pairs on. "
-        f"p: two-sided Wilcoxon signed-rank test (ties dropped; failed runs take the extreme "
-        f"ranks); Holm: corrected over all comparisons of the task. Green / red: better / "
-        f"worse at Holm p < {ALPHA:g}. The best method of a task has the best median final "
-        f"metric, diverged and failed runs counted as the worst value."
+        "Init k starts every method from the same initial hyperparameters, so methods are "
+        "compared pair by pair, over the (seed, init) pairs both ran: on how many did this "
+        "method end with the better final test metric?"
+    )
+    section.bullets(
+        [
+            "W / T / L: wins, ties (equal final metrics) and losses over the pairs. A run that "
+            "diverged or failed is a loss for its method; both failing is a tie.",
+            "Median improvement: the other method's final test metric minus this one's when "
+            "lower is better (the reverse otherwise), so + means this method is better; a "
+            "diverged or failed run enters as −∞ (or +∞ for the other side). Brackets: "
+            f"{pct} percentile bootstrap interval over pairs ({n_boot} resamples, drawn at "
+            f"once), shown only from {MIN_CI_RUNS} pairs on.",
+            "p: two-sided Wilcoxon signed-rank test (ties dropped; failed runs take the "
+            "extreme ranks), Holm-corrected over all comparisons of the task; the "
+            "uncorrected p in parentheses. Green / red: better / worse at Holm p < "
+            f"{ALPHA:g}.",
+            "Best: the method with the best median final test metric of the task, diverged "
+            "and failed runs counted as the worst value.",
+        ]
     )
     if comparisons.empty:
         section.text("No task has two methods with paired inits: nothing to compare.")
@@ -141,7 +158,9 @@ def _ranks(section: Section, runs: pd.DataFrame, tables_dir: Path, save: SaveFig
         return
     ranks = test.mean_ranks.rename("mean rank").reset_index().rename(columns={"label": "method"})
     ranks.to_csv(tables_dir / "ranks.csv", index=False)
-    display, marks = plain_display(ranks, 3)
+    (tables_dir / "ranks.tex").write_text(
+        to_latex(*plain_display(ranks, 3), caption="Mean rank across tasks", label="tab:ranks")
+    )
     left_out = f" Left out (not run on every task): {', '.join(test.left_out)}." if (
         test.left_out
     ) else ""  # fmt: skip
@@ -159,7 +178,7 @@ def _ranks(section: Section, runs: pd.DataFrame, tables_dir: Path, save: SaveFig
         f"critical difference at α = {ALPHA:g}: {fmt(test.critical_difference, 3)} ranks."
         f"{left_out}{few}"
     )
-    section.table(display, marks, "Mean rank across tasks")
+    section.link("ranks.csv (mean rank per method)", tables_dir / "ranks.csv")
     cd = test.critical_difference
     section.figure(
         save(

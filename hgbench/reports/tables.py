@@ -9,6 +9,7 @@ column in bold and entries tied with it within error bars in italics (underlined
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import re
 
@@ -139,18 +140,12 @@ def cost_display(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     columns: list[tuple[str, object, str | None]] = [
         ("method", s["label"], None),
         ("task", s["task_key"], None),
-        ("time ratio vs fixed (steady)", timed("time_ratio"), "time_ratio"),
+        ("time ratio vs fixed", timed("time_ratio"), "time_ratio"),
         ("steady step (ms)", timed("step_time_ms"), "step_time_ms"),
         ("start-up (s)", timed("startup_s"), "startup_s"),
         ("method time (s)", timed("time_s"), None),
-        (
-            "peak memory (MiB)",
-            [
-                f"{fmt(m, 4)} ({k})" if isinstance(k, str) and k else fmt(m, 4)
-                for m, k in s[["memory_mib", "memory_kind"]].values
-            ],
-            "memory_mib",
-        ),
+        ("peak memory (MiB)", s["memory_mib"].map(lambda m: fmt(m, 4)), "memory_mib"),
+        ("memory kind", s["memory_kind"].fillna("").astype(str).replace("", MISSING), None),
         ("forward / init", s["cost_forward"].map(fmt), "cost_forward"),
         ("gradient / init", s["cost_gradient"].map(fmt), "cost_gradient"),
         ("hvp / init", s["cost_hvp"].map(fmt), "cost_hvp"),
@@ -197,6 +192,7 @@ def plain_display(df: pd.DataFrame, digits: int = 4) -> tuple[pd.DataFrame, pd.D
 
 def to_markdown(table: pd.DataFrame, marks: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table; best in **bold**, ties in *italics*."""
+    table, marks = flat_columns(table), flat_columns(marks)
 
     def cell(text: str, mark: str) -> str:
         text = text.replace("|", "\\|").replace("\n", " ")
@@ -227,16 +223,39 @@ def to_html(table: pd.DataFrame, marks: pd.DataFrame, caption: str = "") -> str:
             return f'<td class="worse">{text}</td>'
         return f"<td>{text}</td>"
 
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    head = _html_head(table.columns)
     rows = [
         "<tr>" + "".join(cell(t, m) for t, m in zip(trow, mrow, strict=True)) + "</tr>"
         for trow, mrow in zip(table.values, marks.values, strict=True)
     ]
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return (
-        f'<table class="report">{cap}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>\n"
+        f'<table class="report">{cap}<thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>\n'
     )
+
+
+def _html_head(columns: pd.Index) -> str:
+    """Header rows: one, or for two-level columns a group row (``colspan``) above the names;
+    columns whose group is "" span both rows."""
+    if not isinstance(columns, pd.MultiIndex):
+        return "<tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in columns) + "</tr>"
+    top, bottom = [], []
+    for group, items in itertools.groupby(columns, key=lambda c: c[0]):
+        items = list(items)
+        if not group:
+            top += [f'<th rowspan="2">{html.escape(str(c[1]))}</th>' for c in items]
+            continue
+        top.append(f'<th colspan="{len(items)}" class="group">{html.escape(str(group))}</th>')
+        bottom += [f"<th>{html.escape(str(c[1]))}</th>" for c in items]
+    return f"<tr>{''.join(top)}</tr><tr>{''.join(bottom)}</tr>"
+
+
+def flat_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with two-level column names joined as "group: name" (Markdown, LaTeX)."""
+    if not isinstance(table.columns, pd.MultiIndex):
+        return table
+    names = [f"{a}: {b}" if a else str(b) for a, b in table.columns]
+    return table.set_axis(names, axis=1)
 
 
 _LATEX_SPECIAL = {
@@ -281,6 +300,7 @@ def to_latex(
 
     Needs ``\\usepackage{booktabs}`` (and ``longtable``) in the including document.
     """
+    table, marks = flat_columns(table), flat_columns(marks)
 
     def cell(text: str, mark: str) -> str:
         text = latex_escape(text)
