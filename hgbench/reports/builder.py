@@ -17,10 +17,11 @@ import pandas as pd
 
 from hgbench.bench.schema import RECORD_COLUMNS
 from hgbench.reports import figures as fig
-from hgbench.reports.document import Figure, Section, render_html, render_markdown
+from hgbench.reports.document import Section, render_html, render_markdown
 from hgbench.reports.history import benchmark_history_section
 from hgbench.reports.hyper import hyper_figure
 from hgbench.reports.paired_report import paired_section
+from hgbench.reports.render import FigureQueue
 from hgbench.reports.schedules import SCHEDULE_METRIC, schedule_figure
 from hgbench.reports.sections import about_section, provenance_section, runs_table
 from hgbench.reports.stats import (
@@ -32,7 +33,7 @@ from hgbench.reports.stats import (
     resource_summary,
     untrained_summary,
 )
-from hgbench.reports.style import MAX_BANDS, palette, save_figure
+from hgbench.reports.style import MAX_BANDS, palette
 from hgbench.reports.tables import (
     DERIVED_NOTE,
     ESTIMATED_NOTE,
@@ -55,8 +56,6 @@ log = logging.getLogger(__name__)
 
 #: the tau values of the performance-profile table
 PROFILE_TAUS = (1.0, 1.25, 1.5, 2.0, 4.0, 10.0)
-#: CSS pixels per figure inch in the page (a 10-inch figure fills the 1200 px column)
-CSS_PX_PER_INCH = 120
 
 
 def build_report(results_path: str | Path, out_dir: str | Path, **options: object) -> Path:
@@ -90,23 +89,6 @@ def summary_table(runs: pd.DataFrame, *, n_boot: int, confidence: float, seed: i
     return out
 
 
-class _Saver:
-    """Saves figures into ``figures_dir`` as PNG + PDF and returns the document's Figure."""
-
-    def __init__(self, figures_dir: Path, dpi: int, pdf: bool) -> None:
-        self.figures_dir, self.dpi, self.pdf = figures_dir, dpi, pdf
-
-    def __call__(
-        self, figure: object, stem: str, caption: str, look: str, methods: Sequence[str]
-    ) -> Figure:
-        width = int(figure.get_size_inches()[0] * CSS_PX_PER_INCH)  # type: ignore[attr-defined]
-        png, pdf = save_figure(
-            figure, self.figures_dir / stem, title=caption, methods=list(methods), dpi=self.dpi,
-            pdf=self.pdf,
-        )  # type: ignore[arg-type]  # fmt: skip
-        return Figure(png=png, pdf=pdf, caption=caption, look=look, width_px=width)
-
-
 def render_report(
     runs: pd.DataFrame,
     records: pd.DataFrame,
@@ -119,6 +101,7 @@ def render_report(
     target_split: str = "test",
     dpi: int = 150,
     pdf: bool = False,
+    jobs: int | None = None,
     benchmark_json: Sequence[str | Path] = (),
     source: str = "",
 ) -> Path:
@@ -126,7 +109,9 @@ def render_report(
 
     ``targets`` maps task keys to a target metric for time to target; tasks not in it use the
     median final test metric of ``fixed``. ``pdf`` adds a vector PDF of every figure (for
-    papers; it about doubles the time figures take). Returns the path of ``index.html``.
+    papers; it about doubles the time figures take). ``jobs``: processes drawing the figures
+    (default: the CPUs available; see :mod:`hgbench.reports.render`). Returns the path of
+    ``index.html``.
     """
     require_columns(records, RECORD_COLUMNS, "records")
     if runs.empty:
@@ -137,7 +122,7 @@ def render_report(
         d.mkdir(parents=True, exist_ok=True)
     runs = classify_runs(runs)
     styles = palette(runs["label"])
-    save = _Saver(figures_dir, dpi, pdf)
+    save = FigureQueue(figures_dir, dpi, pdf)
 
     summary = summary_table(runs, n_boot=n_boot, confidence=confidence, seed=seed)
     summary.to_csv(tables_dir / "summary.csv", index=False)
@@ -153,6 +138,7 @@ def render_report(
         _runs_section(runs, tables_dir),
         provenance_section(runs),
     ]
+    save.write(jobs)
     history = benchmark_history_section(benchmark_json, out, dpi=dpi)
     if history is not None:
         sections.append(history)

@@ -50,6 +50,7 @@ def run_report(args: argparse.Namespace) -> int:
         target_split=args.target_split,
         dpi=args.dpi,
         pdf=args.pdf,
+        jobs=args.jobs,
         benchmark_json=args.benchmark_json,
     )
     print(index)
@@ -114,6 +115,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="split whose metric curve is compared with the target (test)",
     )  # fmt: skip
     p.add_argument("--dpi", type=int, default=150, help="PNG resolution (150)")
+    p.add_argument(
+        "--jobs", type=int, default=None, metavar="N",
+        help="processes drawing the figures (default: the CPUs available)",
+    )  # fmt: skip
     p.add_argument(
         "--pdf", action="store_true",
         help="also write every figure as a vector PDF (for papers; figures take about twice as long)",

@@ -75,7 +75,7 @@ def hyper_figure(
     """The hyperparameter trajectories of one task (None when no run records any).
 
     ``shared=True`` draws only hyperparameters of at least :data:`SHARED_MIN_METHODS` methods
-    (two panels a row), ``False`` only the others (method-specific ones, four a row), ``None``
+    (two panels a row), ``False`` only the others (method-specific ones, three a row), ``None``
     all of them. Per-layer hyperparameters get a line per method and layer (line style: layer).
     """
     recs = hyper_records(runs, records, exclude)
@@ -85,14 +85,14 @@ def hyper_figure(
     if not panels:
         return None
     task = runs["task_key"].iloc[0]
-    wrap = 2 if shared is not False else 4
+    wrap = 2 if shared is not False else 3
     ncol = 2 if wrap == 2 else 1
     values = recs[~recs["std"]]
     q = quantiles(values, ["name", "label", "layer", "step"])
     spread = recs[recs["std"]].groupby(["name", "label", "layer", "step"])["value"].median()
     layers = values.groupby("name")["layer"].nunique()
     entries = max(len(labels) * layers[name] for name, labels in panels)
-    height = 2.4 + 0.14 * -(-entries // ncol)  # room for the legend below each panel
+    height = 3.2 + 0.16 * -(-entries // ncol)  # room for the legend below each panel
     fig, axes = new_figure(len(panels), wrap=wrap, panel_height=height)
     for ax, (name, labels) in zip(axes, panels, strict=True):
         panel = q[q["name"] == name]
@@ -107,7 +107,7 @@ def hyper_figure(
         maybe_log(ax, drawn.to_numpy(float).ravel(), spread=10.0)  # what is drawn decides
         ax.set_xlabel("weight step")
         per_layer = " per layer" if per_layer else ""
-        ax.set_ylabel(f"{name}{per_layer} (natural value)")
+        ax.set_ylabel("natural value")  # the title names the hyperparameter
         ax.set_title(f"{name}{per_layer} ({len(labels)} method{'s' * (len(labels) > 1)})",
                      fontsize=9)  # fmt: skip
         panel_legend(ax, ncol=ncol)

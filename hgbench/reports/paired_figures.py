@@ -27,7 +27,7 @@ def outcomes_figure(comparisons: pd.DataFrame, reference: str) -> Figure | None:
         return None
     tasks = sorted(rows["task_key"].unique())
     most = rows.groupby("task_key").size().max()
-    fig, axes = new_figure(len(tasks), wrap=2, panel_height=0.8 + 0.24 * most)
+    fig, axes = new_figure(len(tasks), wrap=2, panel_height=1.4 + 0.24 * most)
     for ax, task in zip(axes, tasks, strict=True):
         g = rows[rows["task_key"] == task].assign(net=lambda d: d["wins"] - d["losses"])
         g = g.sort_values(["net", "method"], ascending=[True, False])
@@ -57,9 +57,9 @@ def cd_figure(test: RankTest) -> Figure:
     k = len(ranks)
     half = -(-k // 2)
     height = 1.3 + 0.26 * half
-    fig = MplFigure(figsize=(REPORT_WIDTH_IN, height), layout="constrained")
+    fig = MplFigure(figsize=(REPORT_WIDTH_IN, height))
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0 - 0.4 / height))  # under the title; axis off
     ax.set_axis_off()
     low, high = 1, max(k, 2)
     ax.set_xlim(low - (high - low) * 0.45, high + (high - low) * 0.45)

@@ -50,7 +50,7 @@ def schedule_records(runs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
 
 def schedule_figure(runs: pd.DataFrame, records: pd.DataFrame) -> Figure | None:
     """Learned schedules of one task (None when no run records per-layer schedules)."""
-    import seaborn as sns
+    from matplotlib import colormaps
 
     sched = schedule_records(runs, records)
     if sched.empty:
@@ -59,7 +59,8 @@ def schedule_figure(runs: pd.DataFrame, records: pd.DataFrame) -> Figure | None:
     panels = sorted(sched[["label", "name"]].drop_duplicates().itertuples(index=False))
     fig, axes = new_figure(len(panels), wrap=3, panel_height=2.6)
     layers = sorted(sched["layer"].unique())
-    colours = dict(zip(layers, sns.color_palette("viridis", len(layers)), strict=True))
+    viridis = colormaps["viridis"]
+    colours = {layer: viridis(i / max(len(layers) - 1, 1)) for i, layer in enumerate(layers)}
     for ax, (label, name) in zip(axes, panels, strict=True):
         data = sched[(sched["label"] == label) & (sched["name"] == name)]
         med = data.groupby(["meta_iteration", "layer", "position"])["value"].median()

@@ -106,6 +106,23 @@ def test_legends_sit_outside_every_axes(kind: str) -> None:
         assert n_legends == 1
 
 
+@pytest.mark.parametrize("kind", list(all_figures()))
+def test_nothing_is_cut_off_at_the_edges_or_overlaps_a_neighbour(kind: str) -> None:
+    figure = all_figures()[kind]
+    finish(figure)  # sets the margins
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    page = figure.bbox
+    boxes = [legend.get_window_extent(renderer) for legend in figure.legends]
+    boxes += [ax.get_tightbbox(renderer) for ax in figure.axes]
+    for box in boxes:
+        assert box.x0 >= page.x0 - 1 and box.y0 >= page.y0 - 1, kind
+        assert box.x1 <= page.x1 + 1 and box.y1 <= page.y1 + 1, kind
+    # a panel's labels and legend stay clear of the other panels' frames
+    for a, b in itertools.permutations(figure.axes, 2):
+        assert _overlap(a.get_tightbbox(renderer), b.get_window_extent(renderer)) == 0.0, kind
+
+
 def test_a_hyperparameter_panel_lists_only_the_methods_that_have_it() -> None:
     runs, records = many_methods()
     recs = hyper_records(runs, records)
