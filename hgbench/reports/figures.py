@@ -70,6 +70,9 @@ def cdf_figure(runs: pd.DataFrame, styles: dict) -> Figure:
         values = np.sort(g.loc[g["valid"], "final_test_metric"].to_numpy(dtype=float))
         frac = np.arange(1, values.size + 1) / len(g)
         name = f"{label} ({values.size}/{len(g)} valid)"
+        if not values.size:  # no valid run: a legend entry only
+            ax.plot([], [], label=name, **styles[label].line())
+            continue
         xs, ys = np.concatenate([values[:1], values]), np.concatenate([[0.0], frac])
         ax.step(xs, ys, where="post", label=name, **styles[label].line())
     maybe_log(ax, runs.loc[runs["valid"], "final_test_metric"].to_numpy(dtype=float), "x")

@@ -107,8 +107,9 @@ def paired_section(
     )
     section.bullets(
         [
-            "W / T / L: wins, ties (equal final metrics) and losses over the pairs. A run that "
-            "diverged or failed is a loss for its method; both failing is a tie.",
+            "W / T / L: wins, ties (final metrics equal to 5 digits: float32 rounding) and "
+            "losses over the pairs. A run that diverged or failed is a loss for its method; "
+            "both failing is a tie.",
             "Median improvement: the other method's final test metric minus this one's when "
             "lower is better (the reverse otherwise), so + means this method is better; a "
             "diverged or failed run enters as −∞ (or +∞ for the other side). Brackets: "

@@ -85,6 +85,18 @@ def test_higher_is_better_metrics_flip_the_difference() -> None:
     assert diffs["outcome"].tolist() == ["win", "tie"]
 
 
+def test_differences_within_float32_rounding_are_ties() -> None:
+    rows = [
+        {"method": m, "init_index": i, "final_test_metric": v}
+        for m, values in (("fixed", [3974.905273, 3403.84]), ("a", [3974.904053, 3404.07]))
+        for i, v in enumerate(values)
+    ]
+    diffs = pair_differences(pair_scores(classify_runs(make_runs(rows))), "a", "fixed")
+    # 3e-7 relative is rounding (a tie); 7e-5 is a real difference (a loss)
+    assert diffs["outcome"].tolist() == ["tie", "loss"]
+    assert diffs["difference"].iloc[0] == 0.0
+
+
 def test_medians_with_infinities() -> None:
     got = medians(np.array([[-np.inf, 1.0, 2.0, 3.0], [-np.inf, -np.inf, 1.0, 5.0],
                             [-np.inf, -np.inf, np.inf, np.inf], [3.0, 1.0, 2.0, np.inf]]))  # fmt: skip

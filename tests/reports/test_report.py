@@ -125,3 +125,24 @@ def test_report_of_a_real_sweep(tmp_path: Path) -> None:
     for kind in ("cdf", "curves", "hyper_specific", "front"):
         assert (index.parent / "figures" / f"{kind}_sk_diabetes.png").stat().st_size > 0
     assert not list((index.parent / "figures").glob("*.pdf"))  # PDFs only with pdf=True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"method": "fixed", "init_index": i, "status": "error", "final_test_metric": float("nan")}
+         for i in range(3)],  # nothing valid, nothing to compare
+        [{"method": m, "init_index": i, "final_test_metric": 1.0 + i}
+         for m in ("fixed", "hd") for i in range(2)],  # no records: no curves
+    ],
+    ids=["all-failed", "no-records"],
+)  # fmt: skip
+def test_degenerate_results_still_render(tmp_path: Path, rows: list[dict]) -> None:
+    from hgbench.reports import render_report
+    from tests.reports.synthetic import make_records, make_runs
+
+    index = render_report(make_runs(rows), make_records([]), tmp_path, n_boot=10, dpi=30)
+    html = index.read_text()
+    assert 'id="paired"' in html and "fixed" in html
+    assert {p.stem for p in (tmp_path / "figures").glob("*.png")} >= {"cdf_toy", "front_toy"}
