@@ -47,8 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from hgbench.tasks.data.errors import DataError
+
     try:
         return int(args.func(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, DataError) as exc:
         print(f"hgbench: error: {exc}", file=sys.stderr)
         return 2

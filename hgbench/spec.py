@@ -22,9 +22,11 @@ Data access is random-access and deterministic given the problem's data seed:
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -212,12 +214,34 @@ class InitialHyper:
 class Method(ABC):
     """A training algorithm that may tune its own hyperparameters: one pure step at a time.
 
-    Subclasses set ``key`` and a docstring opening with the algorithm's name and citation,
-    declare their settings as keyword arguments of ``__init__`` with the paper's defaults
-    (validated there, with a clear ``ValueError``), and implement ``init`` and ``step``.
+    **Declaring a method.** Subclass, set ``key`` and a docstring opening with the algorithm's
+    name and full citation, declare each setting once as an annotated class attribute (with
+    :func:`hgbench.settings.setting` for checks and a doc line), and implement ``init``,
+    ``step`` and ``hyperparameters``. Every subclass is made a dataclass: the declarations are
+    the constructor's keyword arguments, they are validated on construction (a ``ValueError``
+    naming the method and the setting), and :meth:`settings` returns their resolved values,
+    which are stored with every run. Cross-setting checks and derived defaults go in
+    :meth:`resolve`.
 
-    The harness calls ``init`` once, then ``step(problem, state, t)`` for ``t = 0..budget-1``
-    (under ``vmap`` over a leading init dimension when batching), then ``finalize``.
+    **The runner's contract** (checked by the runner; a violation is an error naming the
+    method and the key):
+
+    * ``init(problem, w0, mstate, hyper)`` returns the state: a dict pytree of tensors on the
+      problem's device. For a method with ``supports_batching`` its *structure* (keys,
+      nesting, and each leaf's shape and dtype) is fixed: ``step`` must return a state of
+      exactly the structure ``init`` made, because N batched inits are stacked leaf by leaf
+      and stepped under ``torch.func.vmap``.
+    * ``step(problem, state, t)`` is called for ``t = 0 .. budget - 1``; it returns the new
+      state and the training loss of the batch it used (a 0-d tensor). It is pure: no
+      ``.item()``, no Python branching on tensor values, no in-place updates of its inputs;
+      Python branching on ``t`` is fine.
+    * ``weights(state)`` returns the flat weights ``[P]`` and model state to evaluate (default:
+      ``state["w"]``, ``state["mstate"]``); ``hyperparameters(state)`` returns 0-d tensors.
+    * ``state["hypergrad"]``, when present, is a dict ``name -> tensor``: the last
+      hypergradient, in the method's raw hyperparameter space.
+    * ``budget_steps``: None to run the task's budget, or the weight steps of the whole run when
+      the method fixes its own run length (reversible: ``meta_iterations × horizon``).
+    * ``finalize(problem, state)`` is called once after the last step.
     """
 
     key: ClassVar[str]
@@ -225,10 +249,42 @@ class Method(ABC):
     supports_batching: ClassVar[bool] = True
     #: how many weight-training runs one run of this method costs (random search: N)
     runs_per_init: ClassVar[int] = 1
+    #: whether the method looks at validation data (if not, a paper protocol may train it on
+    #: train+val: the suite key ``baseline_train_split``)
+    uses_validation: ClassVar[bool] = True
+    #: whether :meth:`phase` names more than one phase (the runner then times each step)
+    has_phases: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        generated = "__init__" not in cls.__dict__
+        dataclasses.dataclass(cls, eq=False)
+        if generated:  # unknown keywords: an error naming the method and its settings
+            from hgbench.settings import reject_unknown
+
+            cls.__init__ = reject_unknown(cls, cls.__init__)  # type: ignore[method-assign]
+
+    def __post_init__(self) -> None:
+        from hgbench.settings import check_fields
+
+        check_fields(self, getattr(self, "key", type(self).__name__))
+        self.resolve()
+
+    def resolve(self) -> None:
+        """Cross-setting checks and derived defaults, after each setting passed its own checks
+        (raise ``ValueError`` naming the method; assign resolved values to the fields)."""
+        return None
 
     def settings(self) -> dict[str, Any]:
-        """This instance's settings, JSON-able (stored with every run)."""
-        return dict(getattr(self, "_settings", {}))
+        """The resolved settings, JSON-able (stored with every run)."""
+        from hgbench.settings import jsonable
+
+        return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @property
+    def budget_steps(self) -> int | None:
+        """Weight steps of the whole run when the method fixes its own run length, else None."""
+        return None
 
     @abstractmethod
     def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
@@ -238,7 +294,8 @@ class Method(ABC):
     def step(self, problem: Problem, state: State, t: int) -> tuple[State, Tensor]:
         """One weight update (plus any hypergradient work due at step ``t``).
 
-        Returns the new state and the training loss of the batch it used (0-d tensor).
+        Returns the new state (same structure as ``init``'s) and the training loss of the
+        batch it used (0-d tensor).
         """
 
     @abstractmethod
@@ -246,12 +303,11 @@ class Method(ABC):
         """Natural hyperparameter values for recording: 0-d tensors (per-element ones are
         summarised by their mean; add ``"<name>_std"`` for their spread)."""
 
-    #: whether :meth:`phase` names more than one phase (the runner then times each step)
-    has_phases: ClassVar[bool] = False
-
     def phase(self, t: int) -> str:
         """The phase weight step ``t`` belongs to, for per-phase time and memory (e.g.
-        ``"weights"`` and ``"hyperstep"``). Methods with phases set ``has_phases = True``."""
+        ``"weights"`` and ``"hyperstep"``). Methods with phases set ``has_phases = True``.
+        What the first step of each phase takes beyond the phase's steady per-step time
+        counts as start-up (it traces and warms caches)."""
         return "step"
 
     def weights(self, state: State) -> tuple[Tensor, ModelState]:
@@ -294,7 +350,6 @@ class Task(ABC):
         """JSON-able description (key, scale, resolved scale parameters) for run hashing."""
         return {"task": self.key, "scale": self.scale, **self.overrides}
 
-    @abstractmethod
     def build(
         self,
         *,
@@ -302,5 +357,51 @@ class Task(ABC):
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
         data_seed: int = 0,
+        train_split: TrainSplit = "train",
     ) -> Problem:
-        """Load data (clear error naming the file if missing/corrupt) and build the problem."""
+        """The problem for one device, dtype and data seed (see :class:`BuildContext`)."""
+        ctx = BuildContext(data_dir, torch.device(device), dtype, data_seed, train_split)
+        return self.build_problem(ctx)
+
+    @abstractmethod
+    def build_problem(self, ctx: BuildContext) -> Problem:
+        """Load data (a clear error naming the file if missing or corrupt) and build the
+        problem ``ctx`` describes."""
+
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        """The files :meth:`build_problem` reads with this ``data_dir`` (resolved as it resolves
+        it), for the data fingerprint in a run's identity; ``[]`` (the default) when the data
+        are generated. A missing file raises the same
+        :class:`~hgbench.tasks.data.errors.MissingDataError` as :meth:`build_problem`."""
+        return []
+
+
+#: which rows a problem's weights train on
+TrainSplit = Literal["train", "train+val"]
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Where and how a task builds its problem.
+
+    ``train_split="train+val"`` trains on the training and validation rows together (for
+    methods that never look at validation data, as some papers' baselines do); the
+    validation split itself is unchanged.
+    """
+
+    data_dir: str | None = None
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float32
+    data_seed: int = 0
+    train_split: TrainSplit = "train"
+
+    def __post_init__(self) -> None:
+        if self.train_split not in ("train", "train+val"):
+            raise ValueError(
+                f"train_split must be 'train' or 'train+val', got {self.train_split!r}"
+            )
+
+    def problem_args(self) -> dict[str, Any]:
+        """Keyword arguments of the in-memory problems in ``hgbench.tasks.base``."""
+        return {"device": self.device, "dtype": self.dtype, "data_seed": self.data_seed,
+                "train_split": self.train_split}  # fmt: skip

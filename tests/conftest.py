@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "bench"))  # the toy tasks and methods
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -14,3 +18,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "real_data" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _digest_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory):
+    """Data-fingerprint digests go to a temporary cache, never the user's (workers inherit it)."""
+    mp = pytest.MonkeyPatch()
+    if not os.environ.get("HGBENCH_DIGEST_CACHE"):
+        mp.setenv("HGBENCH_DIGEST_CACHE", str(tmp_path_factory.mktemp("cache") / "digests.json"))
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def toys():
+    """The toy task and methods of ``tests/bench/bench_toys.py``, registered only while a test
+    module that asks for them runs (so no other module sees them)."""
+    import bench_toys
+
+    from hgbench.methods import METHODS
+    from hgbench.tasks import TASKS
+
+    TASKS.register("toy_quadratic")(bench_toys.ToyTask)
+    for cls in bench_toys.TOY_METHODS:
+        METHODS.register(cls.key)(cls)
+    yield bench_toys
+    del TASKS._builtin["toy_quadratic"]
+    for cls in bench_toys.TOY_METHODS:
+        del METHODS._builtin[cls.key]

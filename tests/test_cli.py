@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pandas as pd
-import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "bench"))
-
-import bench_toys  # noqa: E402
-
-from hgbench.bench import cli as bench_cli  # noqa: E402
-from hgbench.cli import main  # noqa: E402
-from hgbench.methods import METHODS  # noqa: E402
-from hgbench.tasks import TASKS  # noqa: E402
-
-
-@pytest.fixture()
-def toys():
-    TASKS.register("toy_quadratic")(bench_toys.ToyTask)
-    METHODS.register("toy_sgd")(bench_toys.ToySGD)
-    METHODS.register("toy_raise")(bench_toys.ToyRaise)
-    yield
-    del TASKS._builtin["toy_quadratic"]
-    del METHODS._builtin["toy_sgd"], METHODS._builtin["toy_raise"]
+from hgbench.bench import cli as bench_cli
+from hgbench.cli import main
+from hgbench.methods import METHODS
 
 
 def test_list_shows_registries_and_suites(capsys):
@@ -53,10 +34,13 @@ def test_run_show_export(tmp_path, toys, capsys):
         "--workers",
         "2",
     ]
-    assert main(argv) == 0
-    assert "4 runs: 0 already stored, 2 error, 2 ok" in capsys.readouterr().out
-    assert main(argv) == 0
-    assert "4 already stored" in capsys.readouterr().out
+    assert main(argv) == 1  # some runs ended with an error: the command says so
+    out, err = capsys.readouterr()
+    assert "4 runs: 0 already stored, 2 error, 2 ok" in out
+    assert "2 run(s) ended with an error" in err
+    assert main(argv) == 0  # nothing new failed; the stored failures are pointed out
+    out = capsys.readouterr().out
+    assert "4 already stored" in out and "2 stored failures" in out and "--rerun-failed" in out
     assert main(["show", str(results)]) == 0
     shown = capsys.readouterr().out
     assert "toy_sgd" in shown and "toy_raise" in shown

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from hgbench.bench.claims import WorkQueue, as_queue
 from hgbench.bench.config import WorkItem
 from hgbench.bench.worker import execute, failure_rows
 from hgbench.methods import METHODS
@@ -39,8 +40,15 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_threads(workers: int) -> int:
-    """Torch intra-op threads per worker: cores divided by concurrent workers, at least 1."""
+def default_threads(workers: int, environ: dict[str, str] | None = None) -> int:
+    """Torch intra-op threads per worker when ``--threads`` is not given: ``OMP_NUM_THREADS``
+    when it is set, else the cores divided by the concurrent workers (at least 1)."""
+    env = os.environ if environ is None else environ
+    omp = env.get("OMP_NUM_THREADS", "").strip()
+    if omp:
+        if not omp.isdigit() or int(omp) < 1:
+            raise ValueError(f"OMP_NUM_THREADS must be a positive integer, got {omp!r}")
+        return int(omp)
     return max(1, available_cores() // max(1, workers))
 
 
@@ -77,12 +85,10 @@ def register_entries(entries: Entries) -> None:
             pass
 
 
-def _child_main(
-    item: WorkItem, threads: int, entries: Entries, path: list[str], conn: Connection
-) -> None:
+def _child_main(item: WorkItem, entries: Entries, path: list[str], conn: Connection) -> None:
     sys.path[:] = path
     register_entries(entries)
-    result = execute(item, threads)
+    result = execute(item)
     conn.send(result)
     conn.close()
 
@@ -96,29 +102,35 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(
-        self, workers: int = 1, threads: int | None = None, start_method: str = "forkserver"
-    ) -> None:
+    def __init__(self, workers: int = 1, start_method: str = "forkserver") -> None:
         if workers < 1:
             raise ValueError(f"--workers must be at least 1, got {workers}")
         self.workers = workers
-        self.threads = threads or default_threads(workers)
         if start_method not in mp.get_all_start_methods():
             start_method = "spawn"
         self.ctx = mp.get_context(start_method)
         if start_method == "forkserver":
-            self.ctx.set_forkserver_preload(["torch", "hgbench.bench.worker"])
+            self.ctx.set_forkserver_preload(
+                ["torch", "hgbench.bench.worker", "hgbench.bench.preload"]
+            )
 
-    def run(self, items: Iterable[WorkItem], on_result: OnResult) -> None:
-        queue = list(items)
-        queue.reverse()
+    def run(self, items: Iterable[WorkItem] | WorkQueue, on_result: OnResult) -> None:
+        queue = as_queue(items)
         running: dict[Connection, tuple[WorkItem, Any, float | None]] = {}
         try:
-            while queue or running:
-                while queue and len(running) < self.workers:
-                    item = queue.pop()
+            while True:
+                while len(running) < self.workers:
+                    item = queue.take()
+                    if item is None:
+                        break
                     running.update(self._start(item))
-                self._collect(running, on_result)
+                if not running:
+                    if queue.finished():
+                        return
+                    queue.wait()  # the rest is claimed by other drivers
+                    continue
+                self._collect(running, on_result, poll=None if queue.finished() else 1.0)
+                queue.renew()
         finally:
             for _, proc, _ in running.values():
                 proc.kill()
@@ -127,7 +139,7 @@ class LocalExecutor:
         recv, send = self.ctx.Pipe(duplex=False)
         proc = self.ctx.Process(
             target=_child_main,
-            args=(item, self.threads, runtime_entries(item), list(sys.path), send),
+            args=(item, runtime_entries(item), list(sys.path), send),
             daemon=True,
         )
         proc.start()
@@ -135,9 +147,11 @@ class LocalExecutor:
         limit = item.runs[0].time_limit_s
         return {recv: (item, proc, time.monotonic() + limit if limit else None)}
 
-    def _collect(self, running: dict, on_result: OnResult) -> None:
+    def _collect(self, running: dict, on_result: OnResult, poll: float | None = None) -> None:
         deadlines = [d for _, _, d in running.values() if d is not None]
         timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        if poll is not None:
+            timeout = poll if timeout is None else min(timeout, poll)
         ready = wait(list(running), timeout=timeout)
         for conn in ready:
             item, proc, _ = running.pop(conn)
@@ -162,9 +176,25 @@ class LocalExecutor:
                 on_result(item, _fail(item, "timeout", f"exceeded the time limit of {limit:g} s"))
 
 
-def _ray_execute(item: WorkItem, threads: int, entries: Entries) -> dict[str, Any]:
+class InlineExecutor:
+    """Work items in this process, one after another (``hgbench.run``, notebooks, tests).
+
+    No isolation: a crash takes the caller down, there is no time limit, and memory figures
+    are this process's (start-up and run-owned memory are those of a warm process only after
+    ``hgbench.bench.preload`` was imported, which ``hgbench.run`` does).
+    """
+
+    name = "inline"
+
+    def run(self, items: Iterable[WorkItem] | WorkQueue, on_result: OnResult) -> None:
+        queue = as_queue(items)
+        while (item := queue.take()) is not None:
+            on_result(item, execute(item))
+
+
+def _ray_execute(item: WorkItem, entries: Entries) -> dict[str, Any]:
     register_entries(entries)
-    return execute(item, threads)
+    return execute(item)
 
 
 class RayExecutor:
@@ -176,7 +206,6 @@ class RayExecutor:
         self,
         address: str | None = None,
         workers: int | None = None,
-        threads: int = 1,
         max_retries: int = 2,
     ) -> None:
         try:
@@ -188,31 +217,38 @@ class RayExecutor:
         self.ray = ray
         self.address = address
         self.workers = workers
-        self.threads = threads
         self.max_retries = max_retries
 
-    def run(self, items: Iterable[WorkItem], on_result: OnResult) -> None:
+    def run(self, items: Iterable[WorkItem] | WorkQueue, on_result: OnResult) -> None:
         import torch
 
         ray = self.ray
         if not ray.is_initialized():
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
         gpus = 1 if torch.cuda.is_available() else 0
-        remote = ray.remote(
-            num_cpus=self.threads, num_gpus=gpus, max_retries=self.max_retries, max_calls=1
-        )(_ray_execute)
+        remote = ray.remote(num_gpus=gpus, max_retries=self.max_retries, max_calls=1)(_ray_execute)
         workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        queue = list(items)
-        queue.reverse()
+        queue = as_queue(items)
         pending: dict[Any, tuple[WorkItem, float | None]] = {}
-        while queue or pending:
-            while queue and len(pending) < workers:
-                item = queue.pop()
-                ref = remote.remote(item, self.threads, runtime_entries(item))
+        while True:
+            while len(pending) < workers:
+                item = queue.take()
+                if item is None:
+                    break
+                ref = remote.options(num_cpus=item.runs[0].threads).remote(
+                    item, runtime_entries(item)
+                )
                 limit = item.runs[0].time_limit_s
                 pending[ref] = (item, time.monotonic() + limit if limit else None)
+            if not pending:
+                if queue.finished():
+                    return
+                queue.wait()
+                continue
             deadlines = [d for _, d in pending.values() if d is not None]
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            if not queue.finished():
+                timeout = 1.0 if timeout is None else min(timeout, 1.0)
             done, _ = ray.wait(list(pending), num_returns=1, timeout=timeout)
             for ref in done:
                 item, _ = pending.pop(ref)
@@ -230,3 +266,4 @@ class RayExecutor:
                     on_result(
                         item, _fail(item, "timeout", f"exceeded the time limit of {limit:g} s")
                     )
+            queue.renew()

@@ -11,16 +11,14 @@ and recording happen at the cadence ``eval_every``, outside the timed region.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils._pytree import tree_map
+from torch.utils._pytree import keystr, tree_flatten, tree_flatten_with_path, tree_map
 
+from hgbench.bench.clock import StepClock, Timings
 from hgbench.spec import InitialHyper, Method, Problem, State
 
 #: one long-format record: (step, cumulative method time, split, metric, value)
@@ -42,15 +40,18 @@ class InitResult:
 @dataclass
 class TrainResult:
     inits: list[InitResult]
-    method_time_s: float
+    #: the clock's figures for the whole computation (all ``n`` inits when batched)
+    timings: Timings
     eval_time_s: float
     costs: dict[str, int]
-    #: per-phase method time (methods with ``has_phases``), seconds for the whole batch
-    phase_time_s: dict[str, float] = field(default_factory=dict)
-    #: per-phase peak allocated bytes (CUDA only)
-    phase_peak_bytes: dict[str, int] = field(default_factory=dict)
-    #: the run's CUDA peak across per-phase counter resets (0 when no phase clock ran)
+    #: the run's CUDA peak allocated bytes above the allocation at its start (0 on CPU)
     cuda_peak_bytes: int = 0
+    #: the largest total size of the method's state tensors at a record point (all inits)
+    state_bytes: int = 0
+
+    @property
+    def method_time_s(self) -> float:
+        return self.timings.method_s
 
 
 def _tree_stack(trees: list[Any]) -> Any:
@@ -78,14 +79,33 @@ class SingleStepper:
         self.window_start = 0
         self.alive = [True]
         self.diverged_at: list[int | None] = [None]
+        self.checked: set[str] = set()
 
     def init(self, w0s: list[Tensor], mstate: Any, hypers: list[InitialHyper]) -> State:
         return self.method.init(self.problem, w0s[0], mstate, hypers[0])
 
     def step(self, state: State, t: int) -> State:
-        state, loss = self.method.step(self.problem, state, t)
+        new, loss = self.method.step(self.problem, state, t)
+        self.contract(state, new, loss, t)
         self.window.append(loss.detach())
-        return state
+        return new
+
+    def contract(self, before: State, after: State, loss: Tensor, t: int) -> None:
+        """Check the state contract at the first step of each phase (cheap, start-up): a
+        batchable method keeps its state's structure; every method returns a 0-d loss."""
+        phase = self.method.phase(t)
+        if phase in self.checked:
+            return
+        self.checked.add(phase)
+        if self.method.supports_batching:
+            check_structure(self.method, before, after, t)
+        shape = () if self.n == 1 and not isinstance(self, BatchedStepper) else (self.n,)
+        if not isinstance(loss, Tensor) or tuple(loss.shape) != shape:
+            got = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+            raise ValueError(
+                f"method {self.method.key!r}: step {t} must return (state, loss) with the "
+                f"training loss a 0-d tensor, got {got}"
+            )
 
     def hyperparameters(self, state: State) -> dict[str, Tensor]:
         return self.method.hyperparameters(state)
@@ -149,6 +169,7 @@ class BatchedStepper(SingleStepper):
         new, loss = torch.func.vmap(
             lambda s: self.method.step(self.problem, s, t), randomness="same"
         )(state)
+        self.contract(state, new, loss, t)
         finite = torch.isfinite(loss)
         for h in self._hyper(new).values():
             finite = finite & torch.isfinite(h)
@@ -189,6 +210,38 @@ class BatchedStepper(SingleStepper):
         return masked.to(torch.float64).mean(dim=0).tolist()
 
 
+def state_nbytes(state: Any) -> int:
+    """Total bytes of the tensors in a state pytree (views counted at their own size)."""
+    leaves, _ = tree_flatten(state)
+    return sum(x.numel() * x.element_size() for x in leaves if isinstance(x, Tensor))
+
+
+def check_structure(method: Method, before: State, after: State, t: int) -> None:
+    """The runner's state contract: ``step`` returns a state of the structure ``init`` made
+    (keys, nesting, leaf shapes and dtypes); else a ValueError naming the method and key."""
+    flat_b, spec_b = tree_flatten_with_path(before)
+    flat_a, spec_a = tree_flatten_with_path(after)
+    where = f"method {method.key!r}: step {t}"
+    if spec_a != spec_b:
+        keys_b = {keystr(k) for k, _ in flat_b}
+        keys_a = {keystr(k) for k, _ in flat_a}
+        added, missing = sorted(keys_a - keys_b), sorted(keys_b - keys_a)
+        parts = [f"adds {', '.join(added)} (not made by init)"] if added else []
+        parts += [f"drops {', '.join(missing)}"] if missing else []
+        detail = "; ".join(parts) or "changes the state's nesting"
+        raise ValueError(
+            f"{where} returned a state whose structure differs from init's: it {detail}. "
+            "A state's keys and shapes must stay fixed across steps (batched inits stack them)."
+        )
+    for (path, a), (_, b) in zip(flat_a, flat_b, strict=True):
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            if a.shape != b.shape or a.dtype != b.dtype:
+                raise ValueError(
+                    f"{where} changed state{keystr(path)} from {b.dtype} {tuple(b.shape)} to "
+                    f"{a.dtype} {tuple(a.shape)}; a state's leaves keep their shape and dtype"
+                )
+
+
 def train(
     problem: Problem,
     method: Method,
@@ -198,13 +251,16 @@ def train(
     budget: int,
     eval_every: int,
     batched: bool,
-    sync: Callable[[], None] = lambda: None,
+    memory_baseline: int = 0,
 ) -> TrainResult:
     """Train ``len(w0s)`` paired inits (together when ``batched``) and record their curves.
 
     Records at step 0 and every ``eval_every`` steps: val and test metrics, hyperparameters
     and the mean train loss over the steps since the last record (``time_s`` is the
-    cumulative method time, divided by ``n`` when batched). Diverged inits stop recording.
+    cumulative method time including start-up, divided by ``n`` when batched). Diverged
+    inits stop recording. Timing is :class:`~hgbench.bench.clock.StepClock`'s: start-up (init
+    and the first step of each phase) apart from steady state. The first step of each phase
+    is also where the state contract is checked (:func:`check_structure`).
     """
     n = len(w0s)
     if not batched and n != 1:
@@ -212,14 +268,16 @@ def train(
     stepper = BatchedStepper(problem, method, n) if batched else SingleStepper(problem, method)
     results = [InitResult() for _ in range(n)]
     problem.counter.reset()
-    method_time = eval_time = 0.0
-
-    def clock() -> float:
-        sync()
-        return time.perf_counter()
+    clock = StepClock(problem.device, per_step=method.has_phases, baseline_bytes=memory_baseline)
+    eval_time = 0.0
+    state_bytes = 0
 
     def record(step: int, state: State) -> None:
-        share = method_time / n
+        nonlocal eval_time, state_bytes
+        clock.pause()
+        te = clock.now()
+        state_bytes = max(state_bytes, state_nbytes(state))
+        share = clock.t.method_s / n
         hyper = _floats(stepper.hyperparameters(state))
         rows: list[list[Record]] = [[] for _ in range(n)]
         if step > 0:
@@ -236,39 +294,30 @@ def train(
         for i in range(n):
             if stepper.alive[i]:
                 results[i].records.extend(rows[i])
+        eval_time += clock.now() - te
+        clock.resume()
 
-    t0 = clock()
-    state = stepper.init(w0s, problem.init_model_state(), hypers)
-    method_time += clock() - t0
-    te = clock()
+    with clock.init():
+        state = stepper.init(w0s, problem.init_model_state(), hypers)
     record(0, state)
-    eval_time += clock() - te
     steps = 0
-    phases = PhaseClock(problem.device, clock) if method.has_phases else None
-    t0 = clock()
     for t in range(budget):
-        if phases is None:
+        phase = method.phase(t)
+        with clock.step(t, phase):
             state = stepper.step(state, t)
-        else:
-            with phases.timing(method.phase(t)):
-                state = stepper.step(state, t)
         steps = t + 1
         if steps % eval_every == 0 or steps == budget:
-            method_time += clock() - t0
-            te = clock()
             record(steps, state)
-            eval_time += clock() - te
             if not any(stepper.alive):
                 break
-            t0 = clock()
-    t0 = clock()
-    state = stepper.finalize(state)
-    method_time += clock() - t0
-    te = clock()
+    with clock.finalize():
+        state = stepper.finalize(state)
+    te = clock.now()
     final = {s: _floats(stepper.evaluate(state, s)) for s in ("train", "val", "test")}
     final_hyper = _floats(stepper.hyperparameters(state))
-    eval_time += clock() - te
-    phase_rows = phases.records(steps, method_time / n, n) if phases is not None else []
+    eval_time += clock.now() - te
+    timings = clock.timings()
+    phase_rows = _phase_records(timings, steps, n) if method.has_phases else []
     for i, res in enumerate(results):
         res.records.extend(phase_rows)
         res.final_hyper = {k: v[i] for k, v in final_hyper.items()}
@@ -286,52 +335,17 @@ def train(
             res.steps_done = (res.diverged_step or 0) + 1
             res.final = dict.fromkeys(FINAL_KEYS, math.nan)
     return TrainResult(
-        results,
-        method_time,
-        eval_time,
-        problem.counter.as_dict(),
-        phases.time_s if phases is not None else {},
-        phases.peak_bytes if phases is not None else {},
-        phases.run_peak_bytes if phases is not None else 0,
+        results, timings, eval_time, problem.counter.as_dict(), clock.run_peak_bytes(), state_bytes
     )
 
 
-class PhaseClock:
-    """Method time (and CUDA peak memory) per phase, for methods that declare phases.
-
-    Each step is timed on its own (synchronised on CUDA), so per-phase figures cost one clock
-    read per step; methods without phases keep the windowed clock. On CUDA the peak counter is
-    reset at each step's start; the run's peak over all phases is kept in ``run_peak_bytes``.
-    """
-
-    def __init__(self, device: torch.device, clock: Callable[[], float]) -> None:
-        self.cuda = device.type == "cuda"
-        self.device, self.clock = device, clock
-        self.time_s: dict[str, float] = {}
-        self.peak_bytes: dict[str, int] = {}
-        self.run_peak_bytes = int(torch.cuda.max_memory_allocated(device)) if self.cuda else 0
-
-    @contextmanager
-    def timing(self, name: str) -> Iterator[None]:
-        if self.cuda:
-            self.run_peak_bytes = max(
-                self.run_peak_bytes, torch.cuda.max_memory_allocated(self.device)
-            )
-            torch.cuda.reset_peak_memory_stats(self.device)
-        start = self.clock()
-        yield
-        self.time_s[name] = self.time_s.get(name, 0.0) + self.clock() - start
-        if self.cuda:
-            peak = int(torch.cuda.max_memory_allocated(self.device))
-            self.peak_bytes[name] = max(self.peak_bytes.get(name, 0), peak)
-            self.run_peak_bytes = max(self.run_peak_bytes, peak)
-
-    def records(self, step: int, time_share: float, n: int) -> list[Record]:
-        """Long-format rows (split ``"phase"``): per-init time share and peak of each phase."""
-        rows = [(step, time_share, "phase", f"{k}_time_s", v / n) for k, v in self.time_s.items()]
-        rows += [(step, time_share, "phase", f"{k}_peak_bytes", float(v))
-                 for k, v in self.peak_bytes.items()]  # fmt: skip
-        return rows
+def _phase_records(timings: Timings, step: int, n: int) -> list[Record]:
+    """Long-format rows (split ``"phase"``): per-init time share and peak of each phase."""
+    share = timings.method_s / n
+    rows = [(step, share, "phase", f"{k}_time_s", v / n) for k, v in timings.phase_s.items()]
+    rows += [(step, share, "phase", f"{k}_peak_bytes", float(v))
+             for k, v in timings.phase_peak_bytes.items()]  # fmt: skip
+    return rows
 
 
 FINAL_KEYS = ("final_train_loss", "final_val_loss", "final_test_loss", "final_test_metric")

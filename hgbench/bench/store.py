@@ -6,14 +6,20 @@ per-step curves: losses, metrics and hyperparameter trajectories) and ``batches`
 time and peak memory of a batch of paired inits trained as one computation).
 
 Each finished run is committed in its own transaction in WAL mode, so a sweep killed at any
-moment loses nothing that had finished. Only the sweep's driver process writes.
+moment loses nothing that had finished. Only drivers write (workers send their results back);
+several drivers on one store cooperate through claims (:mod:`hgbench.bench.claims`). SQLite's
+locking needs a local filesystem: do not share a store over NFS or similar network
+filesystems; spread one sweep over several machines with ``--executor ray``, whose single
+driver writes the store. Loaders open the file read-only.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -60,17 +66,74 @@ CREATE TABLE IF NOT EXISTS batches (
 """
 
 
-def _connect(path: str | Path, *, create: bool) -> sqlite3.Connection:
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_results_path(path: str | Path) -> Path:
+    """``path`` if a results store can be written there, else a one-line ValueError with the
+    fix (checked before any run starts): not a folder, a parent that is a file, a read-only
+    folder, an existing file that is not a results store."""
     p = Path(path)
-    if not create and not p.is_file():
-        raise FileNotFoundError(f"results file {str(p)!r} does not exist")
-    if create:
-        p.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(str(p), timeout=60.0)
-    con.execute("PRAGMA journal_mode=WAL")
+    if p.is_dir():
+        raise ValueError(
+            f"results path {str(p)!r} is a folder; give a file such as {p / 'results.sqlite'}"
+        )
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"results path {str(p)!r}: {str(parent)!r} is a file, not a folder"
+                )
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ValueError(
+                    f"cannot write results under {str(parent)!r} (read-only); choose a "
+                    "--results path in a writable folder"
+                )
+            break
+    if p.is_file():
+        with open(p, "rb") as f:
+            head = f.read(16)
+        if head and head != _SQLITE_MAGIC:
+            raise ValueError(
+                f"{str(p)!r} is not a hgbench results file (not an SQLite database); "
+                "use a new --results path"
+            )
+    return p
+
+
+def _connect(path: str | Path, *, create: bool) -> sqlite3.Connection:
+    """A connection to the store. Writers (``create``) switch it to WAL mode; readers open it
+    read-only and change nothing, so a store in a read-only folder can be read."""
+    p = Path(path)
+    if not create:
+        if not p.is_file():
+            raise FileNotFoundError(f"results file {str(p)!r} does not exist")
+        check_results_path_readable(p)
+        uri = f"file:{urllib.parse.quote(str(p.resolve()))}?mode=ro"
+        try:
+            con = sqlite3.connect(uri, uri=True, timeout=60.0)
+            con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.OperationalError:
+            # a WAL store in a folder we cannot write: nobody can be writing it either
+            con = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=60.0)
+        return con
+    check_results_path(p)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = sqlite3.connect(str(p), timeout=60.0)
+        con.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"cannot open results file {str(p)!r} for writing: {exc}") from exc
     con.execute("PRAGMA synchronous=NORMAL")
     con.execute("PRAGMA foreign_keys=ON")
     return con
+
+
+def check_results_path_readable(p: Path) -> None:
+    with open(p, "rb") as f:
+        head = f.read(16)
+    if head != _SQLITE_MAGIC:
+        raise ValueError(f"{str(p)!r} is not a hgbench results file (not an SQLite database)")
 
 
 def _check_version(con: sqlite3.Connection, path: str | Path) -> None:

@@ -7,7 +7,6 @@ a sweep loses only the runs in flight; re-running the same sweep skips what is s
 from __future__ import annotations
 
 import logging
-import math
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import hgbench
+from hgbench.bench.claims import DEFAULT_LEASE_S, ClaimQueue
 from hgbench.bench.config import RunConfig, WorkItem
+from hgbench.bench.progress import Progress
 from hgbench.bench.schema import FAILED_STATUSES, SCHEMA_VERSION
 from hgbench.bench.store import ResultsStore
 from hgbench.methods import METHODS
@@ -79,25 +80,28 @@ def plan(
 class SweepSummary:
     planned: int = 0
     skipped: int = 0
+    #: stored failures (oom/timeout/error) skipped because --rerun-failed was not given
+    stored_failures: int = 0
+    #: runs another driver on the same store finished or held while this one ran
+    elsewhere: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
         counts = ", ".join(f"{v} {k}" for k, v in sorted(self.statuses.items())) or "nothing run"
-        return f"{self.planned} runs: {self.skipped} already stored, {counts}"
+        text = f"{self.planned} runs: {self.skipped} already stored, {counts}"
+        if self.elsewhere:
+            text += f", {self.elsewhere} run by another driver"
+        if self.stored_failures:
+            text += (
+                f"; {self.stored_failures} stored failures (oom/timeout/error) were not retried: "
+                "add --rerun-failed to retry them"
+            )
+        return text
 
-
-def _summary_line(row: dict[str, Any]) -> str:
-    metric = row.get("final_test_metric")
-    value = (
-        f"{row.get('metric', 'metric')}={metric:.4g}"
-        if isinstance(metric, float) and not math.isnan(metric)
-        else ""
-    )
-    time_s = row.get("method_time_s")
-    timing = f"{time_s:.2f}s" if isinstance(time_s, float) else ""
-    parts = [row.get("task", ""), row.get("label", ""), f"init {row.get('init_index')}",
-             row.get("status", ""), value, timing, row.get("message") or ""]  # fmt: skip
-    return " | ".join(str(p) for p in parts if p != "")
+    @property
+    def errors(self) -> int:
+        """Runs of this sweep that ended ``error`` (the command then exits non-zero)."""
+        return self.statuses.get("error", 0)
 
 
 def run_sweep(
@@ -107,8 +111,14 @@ def run_sweep(
     *,
     quiet: bool = False,
     rerun_failed: bool = False,
+    progress: str = "auto",
+    lease_s: float = DEFAULT_LEASE_S,
 ) -> SweepSummary:
-    """Execute every run not yet stored in ``results`` and store each as it finishes."""
+    """Execute every run not yet stored in ``results`` and store each as it finishes.
+
+    Runs are claimed in the store before they start (:mod:`hgbench.bench.claims`), so several
+    drivers on one results file split the sweep.
+    """
     seen: dict[str, RunConfig] = {}
     for r in runs:
         seen.setdefault(r.run_id, r)
@@ -120,34 +130,30 @@ def run_sweep(
     }
     summary = SweepSummary(planned=len(runs))
     with ResultsStore(results) as store:
-        items = plan(runs, store.statuses(), rerun_failed=rerun_failed)
+        statuses = store.statuses()
+        items = plan(runs, statuses, rerun_failed=rerun_failed)
         n_todo = sum(len(i.runs) for i in items)
         summary.skipped = len(runs) - n_todo
+        if not rerun_failed:
+            summary.stored_failures = sum(statuses.get(r.run_id) in FAILED_STATUSES for r in runs)
         if summary.skipped and not quiet:
             log.info("%d of %d runs already stored; running %d", summary.skipped, len(runs), n_todo)
-        bar = _progress(n_todo, quiet)
+        bar = Progress(n_todo, "none" if quiet else progress)
+        queue = ClaimQueue(str(results), items, rerun_failed=rerun_failed, lease_s=lease_s)
 
         def on_result(item: WorkItem, result: dict[str, Any]) -> None:
             for row in result["runs"]:
                 row.update(provenance)
                 summary.statuses[row["status"]] = summary.statuses.get(row["status"], 0) + 1
             store.write(result["runs"], result["records"], result["batch"])
+            queue.release(item)
             for row in result["runs"]:
-                if bar is not None:
-                    bar.write(_summary_line(row))
-                    bar.update(1)
+                bar.finished(row)
 
         try:
-            executor.run(items, on_result)
+            executor.run(queue, on_result)
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
+            summary.elsewhere = queue.skipped_elsewhere
+            queue.close()
     return summary
-
-
-def _progress(total: int, quiet: bool) -> Any:
-    if quiet or total == 0:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="run", desc="hgbench", dynamic_ncols=True)

@@ -14,8 +14,9 @@ from typing import Any
 from torch import Tensor
 
 from hgbench.methods import METHODS
-from hgbench.methods.core.common import check_bool, check_choice, scalar, training_gradient
-from hgbench.methods.core.optim import OPTIMIZERS, get_optimizer
+from hgbench.methods.core.common import scalar, training_gradient
+from hgbench.methods.core.optim import OPTIMIZERS, FunctionalOptimizer, get_optimizer
+from hgbench.settings import setting
 from hgbench.spec import InitialHyper, Method, ModelState, Problem, State
 
 
@@ -28,29 +29,32 @@ class Fixed(Method):
     """
 
     key = "fixed"
+    uses_validation = False
 
-    def __init__(self, optimizer: str = "sgd", nesterov: bool = False) -> None:
-        check_choice("optimizer", optimizer, tuple(OPTIMIZERS))
-        check_bool("nesterov", nesterov)
-        if nesterov and optimizer != "sgd":
-            raise ValueError(f"nesterov applies to optimizer 'sgd' only, not {optimizer!r}")
-        self.optimizer = get_optimizer(optimizer)
-        self.nesterov = nesterov
-        self._settings: dict[str, Any] = {"optimizer": optimizer, "nesterov": nesterov}
+    optimizer: str = setting("sgd", choices=tuple(OPTIMIZERS), doc="functional optimizer")
+    nesterov: bool = setting(False, doc="Nesterov momentum (SGD only)")
+
+    def resolve(self) -> None:
+        if self.nesterov and self.optimizer != "sgd":
+            raise ValueError(
+                f"fixed: nesterov applies to optimizer 'sgd' only, not {self.optimizer!r}"
+            )
+
+    @property
+    def core(self) -> FunctionalOptimizer:
+        return get_optimizer(self.optimizer)
 
     def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
         natural = hyper.as_dict()
-        hypers = {n: scalar(problem, natural[n]) for n in ("lr", *self.optimizer.paired)}
-        return {"w": w0, "mstate": mstate, "opt": self.optimizer.init(w0), "hyper": hypers}
+        hypers = {n: scalar(problem, natural[n]) for n in ("lr", *self.core.paired)}
+        return {"w": w0, "mstate": mstate, "opt": self.core.init(w0), "hyper": hypers}
 
     def _kwargs(self) -> dict[str, Any]:
         return {"nesterov": True} if self.nesterov else {}
 
     def step(self, problem: Problem, state: State, t: int) -> tuple[State, Tensor]:
         loss, g, mstate = training_gradient(problem, state["w"], state["mstate"], t)
-        w, opt = self.optimizer.update(
-            state["w"], g, state["opt"], **state["hyper"], **self._kwargs()
-        )
+        w, opt = self.core.update(state["w"], g, state["opt"], **state["hyper"], **self._kwargs())
         return {"w": w, "mstate": mstate, "opt": opt, "hyper": state["hyper"]}, loss
 
     def hyperparameters(self, state: State) -> dict[str, Tensor]:

@@ -22,20 +22,15 @@ See also: :mod:`hgbench.methods.tower` (height 1 with SGD levels is SGD-HD).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from hgbench.methods import METHODS
-from hgbench.methods.core.common import (
-    check_bool,
-    check_number,
-    scalar,
-    training_gradient,
-)
-from hgbench.methods.core.hyper import validate_natural
+from hgbench.methods.core.common import scalar, training_gradient
 from hgbench.methods.core.optim import FunctionalOptimizer, get_optimizer
+from hgbench.settings import setting
 from hgbench.spec import InitialHyper, Method, ModelState, Problem, State
 
 
@@ -44,72 +39,53 @@ class HypergradientDescent(Method):
 
     Settings (paper defaults): ``alpha0`` (None: the paired initial lr; the paper used 1e-3),
     ``beta`` (hypergradient step: 1e-3 SGD/SGDN, 1e-7 Adam), ``weight_decay`` (1e-4; None: the
-    paired initial value), ``momentum`` (SGDN: 0.9; None: the paired initial value),
+    paired initial value), ``momentum`` (SGDN only: 0.9; None: the paired initial value),
     ``multiplicative`` and ``nonnegative`` (both off).
     """
 
     base: ClassVar[str]
     nesterov: ClassVar[bool] = False
-    default_beta: ClassVar[float]
-    default_momentum: ClassVar[float | None] = None
+    uses_validation = False
 
-    def __init__(
-        self,
-        alpha0: float | None = None,
-        beta: float | None = None,
-        weight_decay: float | None = 1e-4,
-        momentum: float | None = None,
-        multiplicative: bool = False,
-        nonnegative: bool = False,
-    ) -> None:
-        if self.default_momentum is None and momentum is not None:
-            raise ValueError(f"{self.key} has no momentum; use hd_sgdn for SGD with momentum")
-        if alpha0 is not None:
-            alpha0 = validate_natural("alpha0", alpha0, allow_negative=True)
-        beta = self.default_beta if beta is None else check_number("beta", beta, low=0.0)
-        if weight_decay is not None:
-            weight_decay = validate_natural("weight_decay", weight_decay)
-        if momentum is not None:
-            momentum = validate_natural("momentum", momentum)
-        check_bool("multiplicative", multiplicative)
-        check_bool("nonnegative", nonnegative)
-        self.alpha0, self.beta = alpha0, beta
-        self.weight_decay, self.momentum = weight_decay, momentum
-        self.multiplicative, self.nonnegative = multiplicative, nonnegative
-        self.optimizer: FunctionalOptimizer = get_optimizer(self.base)
-        self._settings: dict[str, Any] = {
-            "alpha0": alpha0,
-            "beta": beta,
-            "weight_decay": weight_decay,
-            "multiplicative": multiplicative,
-            "nonnegative": nonnegative,
-        }
-        if self.default_momentum is not None:
-            self._settings["momentum"] = momentum
+    alpha0: float | None = setting(None, doc="initial lr (None: the paired initial lr)")
+    beta: float = setting(1e-3, low=0.0, doc="hypergradient step size")
+    weight_decay: float | None = setting(
+        1e-4, low=0.0, doc="L2 weight decay (None: the paired initial value)"
+    )
+    multiplicative: bool = setting(False, doc="multiplicative rule α(1 + β cos)")
+    nonnegative: bool = setting(False, doc="clamp α at zero")
+
+    @property
+    def core(self) -> FunctionalOptimizer:
+        return get_optimizer(self.base)
+
+    def _momentum(self, hyper: InitialHyper) -> float | None:
+        """The constant momentum of the base optimizer (None: it has none)."""
+        return None
 
     def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
         lr = hyper.lr if self.alpha0 is None else self.alpha0
         wd = hyper.weight_decay if self.weight_decay is None else self.weight_decay
         consts = {"weight_decay": scalar(problem, wd)}
-        if self.default_momentum is not None:
-            mu = hyper.momentum if self.momentum is None else self.momentum
+        mu = self._momentum(hyper)
+        if mu is not None:
             consts["momentum"] = scalar(problem, mu)
         return {
             "w": w0,
             "mstate": mstate,
-            "opt": self.optimizer.init(w0),
+            "opt": self.core.init(w0),
             "lr": scalar(problem, lr),
             "u": torch.zeros_like(w0),
             "hyper": consts,
-            "hypergrad": scalar(problem, 0.0),
+            "hypergrad": {"lr": scalar(problem, 0.0)},
         }
 
     def _direction(self, w: Tensor, d: Tensor, opt: dict[str, Tensor], consts: dict[str, Tensor]):
         if self.base == "sgd":
-            return self.optimizer.direction(
+            return self.core.direction(
                 w, d, opt, momentum=consts.get("momentum", 0.0), nesterov=self.nesterov
             )
-        return self.optimizer.direction(w, d, opt)
+        return self.core.direction(w, d, opt)
 
     def step(self, problem: Problem, state: State, t: int) -> tuple[State, Tensor]:
         w, u, consts = state["w"], state["u"], state["hyper"]
@@ -125,7 +101,7 @@ class HypergradientDescent(Method):
             lr = lr.clamp_min(0.0)
         direction, opt = self._direction(w, d, state["opt"], consts)
         new = {"w": w - lr * direction, "mstate": mstate, "opt": opt, "lr": lr, "u": direction}
-        return {**new, "hyper": consts, "hypergrad": -h}, loss
+        return {**new, "hyper": consts, "hypergrad": {"lr": -h}}, loss
 
     def hyperparameters(self, state: State) -> dict[str, Tensor]:
         return {"lr": state["lr"], **state["hyper"]}
@@ -137,7 +113,6 @@ class SGDHD(HypergradientDescent):
 
     key = "hd_sgd"
     base = "sgd"
-    default_beta = 1e-3
 
 
 @METHODS.register("hd_sgdn")
@@ -147,19 +122,13 @@ class SGDNHD(HypergradientDescent):
     key = "hd_sgdn"
     base = "sgd"
     nesterov = True
-    default_beta = 1e-3
-    default_momentum = 0.9
 
-    def __init__(
-        self,
-        alpha0: float | None = None,
-        beta: float | None = None,
-        weight_decay: float | None = 1e-4,
-        momentum: float | None = 0.9,
-        multiplicative: bool = False,
-        nonnegative: bool = False,
-    ) -> None:
-        super().__init__(alpha0, beta, weight_decay, momentum, multiplicative, nonnegative)
+    momentum: float | None = setting(
+        0.9, low=0.0, high=1.0, high_open=True, doc="Nesterov momentum (None: the paired value)"
+    )
+
+    def _momentum(self, hyper: InitialHyper) -> float | None:
+        return hyper.momentum if self.momentum is None else self.momentum
 
 
 @METHODS.register("hd_adam")
@@ -169,4 +138,5 @@ class AdamHD(HypergradientDescent):
 
     key = "hd_adam"
     base = "adam"
-    default_beta = 1e-7
+
+    beta: float = setting(1e-7, low=0.0, doc="hypergradient step size")

@@ -15,7 +15,7 @@ from torch.utils._pytree import tree_map
 from hgbench.methods import METHODS
 from hgbench.methods.core.diff import value_and_grad
 from hgbench.methods.core.optim import clip_by_global_norm, sgd
-from hgbench.methods.implicit.common import check_positive_int
+from hgbench.settings import setting
 from hgbench.spec import InitialHyper, ModelState, Problem, State
 from hgbench.spec import Method as _Method
 
@@ -65,28 +65,15 @@ class RandomSearch(_Method):
 
     key: ClassVar[str] = "random_search"
 
-    def __init__(
-        self,
-        n: int = 3,
-        lr_jitter: bool = False,
-        T: int = 10,
-        horizon: int = 100_000,
-        seed: int = 0,
-    ) -> None:
-        self.n = check_positive_int(self.key, "n", n)
-        self.T = check_positive_int(self.key, "T", T)
-        self.horizon = check_positive_int(self.key, "horizon", horizon)
-        if not isinstance(lr_jitter, bool):
-            raise ValueError(f"random_search: lr_jitter must be a bool, got {lr_jitter!r}")
-        self.lr_jitter, self.seed = lr_jitter, int(seed)
-        self.runs_per_init = self.n  # type: ignore[misc]  # instance value of the ClassVar
-        self._settings: dict[str, Any] = {
-            "n": self.n,
-            "lr_jitter": lr_jitter,
-            "T": self.T,
-            "horizon": self.horizon,
-            "seed": self.seed,
-        }
+    n: int = setting(3, low=1, doc="members (runs) per init")
+    lr_jitter: bool = setting(False, doc='"Random (×LR)": lr × U(0.95, 1.01) every T steps')
+    T: int = setting(10, low=1, doc="steps between lr jitters")
+    horizon: int = setting(100_000, low=1, doc="steps the jitter draws are made for")
+    seed: int = setting(0, doc="seed of the members' hyperparameters and jitter")
+
+    @property
+    def runs_per_init(self) -> int:  # type: ignore[override]
+        return self.n
 
     def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
         members = member_hypers(hyper, self.n, self.seed)

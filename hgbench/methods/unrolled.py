@@ -11,6 +11,7 @@ from torch.func import vjp
 from hgbench.methods import METHODS
 from hgbench.methods.core.diff import hvp, value_and_grad
 from hgbench.methods.implicit import common
+from hgbench.settings import setting
 from hgbench.spec import InitialHyper, Method, ModelState, Problem, State
 
 
@@ -79,27 +80,22 @@ class Unrolled(Method):
 
     key: ClassVar[str] = "unrolled"
 
-    def __init__(
-        self,
-        T: int = 10,
-        k: int = 5,
-        tuned: Sequence[str] = ("lr", "weight_decay", "momentum"),
-        meta_lr: float = 0.05,
-        meta_betas: Sequence[float] = (0.9, 0.999),
-    ) -> None:
-        self.T = common.check_positive_int(self.key, "T", T)
-        self.k = common.check_positive_int(self.key, "k", k)
+    T: int = setting(10, low=1, doc="weight steps per hyper-step")
+    k: int = setting(5, low=1, doc="differentiated steps at the end of each T")
+    tuned: tuple[str, ...] = setting(
+        ("lr", "weight_decay", "momentum"), doc="tuned hyperparameters (subset of lr, wd, momentum)"
+    )
+    meta_lr: float = setting(0.05, low=0.0, low_open=True, doc="meta-Adam step size")
+    meta_betas: tuple[float, float] = setting(
+        (0.9, 0.999), low=0.0, high=1.0, high_open=True, doc="meta-Adam betas"
+    )
+
+    def resolve(self) -> None:
         if self.k > self.T:
-            raise ValueError(f"unrolled: k={k} must not exceed T={T} (k steps of every T)")
-        self.tuned = common.check_tuned(self.key, tuned)
-        self.meta_lr, self.meta_betas = common.check_meta(self.key, meta_lr, meta_betas)
-        self._settings: dict[str, Any] = {
-            "T": self.T,
-            "k": self.k,
-            "tuned": list(self.tuned),
-            "meta_lr": self.meta_lr,
-            "meta_betas": list(self.meta_betas),
-        }
+            raise ValueError(
+                f"unrolled: k={self.k} must not exceed T={self.T} (k steps of every T)"
+            )
+        self.tuned = common.check_tuned(self.key, self.tuned)
 
     def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
         raw = common.initial_raw(hyper, w0)

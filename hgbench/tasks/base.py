@@ -82,6 +82,7 @@ class SupervisedProblem(Problem):
         data_seed: int = 0,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        train_split: str = "train",
         divergence_threshold: float | None = None,
         eval_chunk: int = 10_000,
         grad_clip: float | None = None,
@@ -109,6 +110,15 @@ class SupervisedProblem(Problem):
         self._factory = model_factory
         self._loss_fn = loss_fn
         self._metrics = dict(metrics)
+        if train_split not in ("train", "train+val"):
+            raise ValueError(
+                f"{name}: train_split must be 'train' or 'train+val', got {train_split!r}"
+            )
+        if train_split == "train+val":  # validation rows join training; val itself unchanged
+            train = SplitData(
+                torch.cat([train.inputs, val.inputs]), torch.cat([train.targets, val.targets])
+            )
+        self.train_split = train_split
         self._splits = {
             "train": self._to_device(train),
             "val": self._to_device(val),

@@ -20,11 +20,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from hgbench.spec import Problem
+from hgbench.spec import BuildContext, Problem
 from hgbench.tasks import TASKS
 from hgbench.tasks.base import ScaledTask, SplitData, SupervisedProblem, take
 from hgbench.tasks.data.errors import MissingDataError
-from hgbench.tasks.data.formats import read_cifar_batch
+from hgbench.tasks.data.formats import CIFAR_EXPECTED, read_cifar_batch, require_file
 from hgbench.tasks.data.paths import resolve_data_dir
 from hgbench.tasks.losses import accuracy, cross_entropy
 from hgbench.tasks.resnet import ResNet18, small_cnn
@@ -35,18 +35,25 @@ TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 MODELS = ("resnet18", "resnet18_cifar", "cnn")
 
 
-def load_cifar10(data_dir: str | Path | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{"train": (uint8 [N, 3, 32, 32], int64 [N]), "test": ...}``; train concatenates the
-    training batch files that exist (at least one is required)."""
+def cifar10_files(data_dir: str | Path | None = None) -> list[Path]:
+    """The batch files :func:`load_cifar10` reads: the training batches that exist (at least
+    one is required), then ``test_batch``."""
     folder = resolve_data_dir(data_dir) / "cifar-10-batches-py"
     present = [folder / f for f in TRAIN_FILES if (folder / f).is_file()]
     if not present:
         raise MissingDataError(
             folder / "data_batch_1", "at least one CIFAR-10 training batch file", "cifar10"
         )
-    parts = [read_cifar_batch(p) for p in present]
+    return [*present, require_file(folder / "test_batch", CIFAR_EXPECTED, "cifar10")]
+
+
+def load_cifar10(data_dir: str | Path | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{"train": (uint8 [N, 3, 32, 32], int64 [N]), "test": ...}``; train concatenates the
+    training batch files that exist (at least one is required)."""
+    *train_files, test_file = cifar10_files(data_dir)
+    parts = [read_cifar_batch(p) for p in train_files]
     train = (np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts]))
-    return {"train": train, "test": read_cifar_batch(folder / "test_batch")}
+    return {"train": train, "test": read_cifar_batch(test_file)}
 
 
 def _normalise(x: np.ndarray) -> torch.Tensor:
@@ -97,15 +104,11 @@ class Cifar10(ScaledTask):
         stem = "cifar" if model == "resnet18_cifar" else "imagenet"
         return lambda: ResNet18(10, stem=stem, width=width)
 
-    def build(
-        self,
-        *,
-        data_dir: str | None = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        data_seed: int = 0,
-    ) -> Problem:
-        data = load_cifar10(data_dir)
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        return cifar10_files(data_dir)
+
+    def build_problem(self, ctx: BuildContext) -> Problem:
+        data = load_cifar10(ctx.data_dir)
         x, y = data["train"]
         n_val_all = len(y) // 10
         n_train_all = len(y) - n_val_all
@@ -126,9 +129,7 @@ class Cifar10(ScaledTask):
             metric="loss",
             batch_size=min(p["batch_size"], n_train),
             val_batch_size=min(p["batch_size"], n_val),
-            data_seed=data_seed,
-            device=device,
-            dtype=dtype,
+            **ctx.problem_args(),
             eval_chunk=500,
         )
 

@@ -11,12 +11,14 @@ guarantees stable), then cut into train / val / test; ``data_seed`` only changes
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from hgbench.spec import Problem
+from hgbench.spec import BuildContext, Problem
 from hgbench.tasks import TASKS
 from hgbench.tasks.base import ScaledTask, SplitData, SupervisedProblem, take
 from hgbench.tasks.losses import accuracy, cross_entropy
@@ -24,6 +26,22 @@ from hgbench.tasks.models import mlp
 from hgbench.tasks.regression import first_training_rows, regression_problem
 
 SPLIT_SEED = 0
+
+
+def sklearn_data_files(*names: str) -> list[Path]:
+    """scikit-learn's bundled data files ``names`` (in ``sklearn/datasets/data/``), found
+    without importing scikit-learn."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("scikit-learn is not installed: pip install scikit-learn")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+    paths = [folder / name for name in names]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"scikit-learn's bundled data file {path} is missing; reinstall scikit-learn"
+            )
+    return paths
 
 
 def _fixed_order(n: int) -> np.ndarray:
@@ -44,14 +62,11 @@ class SkDiabetes(ScaledTask):
         "paper": {"steps": 4000, "width": 50, "subset": None},
     }
 
-    def build(
-        self,
-        *,
-        data_dir: str | None = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        data_seed: int = 0,
-    ) -> Problem:
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        """What ``load_diabetes(scaled=False)`` reads (``data_dir`` is not used)."""
+        return sklearn_data_files("diabetes_data_raw.csv.gz", "diabetes_target.csv.gz")
+
+    def build_problem(self, ctx: BuildContext) -> Problem:
         from sklearn.datasets import load_diabetes
 
         x, y = load_diabetes(return_X_y=True, scaled=False)
@@ -65,9 +80,7 @@ class SkDiabetes(ScaledTask):
             n_train=n_train,
             n_val=self.n_val,
             width=self.params["width"],
-            data_seed=data_seed,
-            device=device,
-            dtype=dtype,
+            **ctx.problem_args(),
         )
 
 
@@ -86,14 +99,11 @@ class SkDigits(ScaledTask):
         "paper": {"steps": 2400, "width": 50, "subset": None, "batch_size": 50},
     }
 
-    def build(
-        self,
-        *,
-        data_dir: str | None = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        data_seed: int = 0,
-    ) -> Problem:
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        """What ``load_digits`` reads (``data_dir`` is not used)."""
+        return sklearn_data_files("digits.csv.gz")
+
+    def build_problem(self, ctx: BuildContext) -> Problem:
         from sklearn.datasets import load_digits
 
         x, y = load_digits(return_X_y=True)
@@ -115,7 +125,5 @@ class SkDigits(ScaledTask):
             lower_is_better=False,
             batch_size=min(self.params["batch_size"], n_train),
             val_batch_size=self.params["batch_size"],
-            data_seed=data_seed,
-            device=device,
-            dtype=dtype,
+            **ctx.problem_args(),
         )

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from hgbench.spec import Problem
+from hgbench.spec import BuildContext, Problem
 from hgbench.tasks import TASKS
 from hgbench.tasks.base import ScaledTask, SplitData, SupervisedProblem, take
 from hgbench.tasks.data.errors import DataFormatError
-from hgbench.tasks.data.formats import read_idx
+from hgbench.tasks.data.formats import idx_expected, read_idx, require_file
 from hgbench.tasks.data.paths import resolve_data_dir
 from hgbench.tasks.losses import accuracy, cross_entropy
 from hgbench.tasks.models import mlp
@@ -30,6 +30,16 @@ FILES = {
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 N_VAL = 10_000
+
+
+def fashion_mnist_files(data_dir: str | Path | None = None) -> list[Path]:
+    """The four idx files :func:`load_fashion_mnist` reads (a clear error if one is missing)."""
+    folder = resolve_data_dir(data_dir) / "fashion-mnist"
+    return [
+        require_file(folder / name, idx_expected(ndim), "fashion_mnist")
+        for pair in FILES.values()
+        for name, ndim in zip(pair, (3, 1), strict=True)
+    ]
 
 
 def load_fashion_mnist(
@@ -89,15 +99,11 @@ class FashionMnist(ScaledTask):
         },
     }
 
-    def build(
-        self,
-        *,
-        data_dir: str | None = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        data_seed: int = 0,
-    ) -> Problem:
-        data = load_fashion_mnist(data_dir)
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        return fashion_mnist_files(data_dir)
+
+    def build_problem(self, ctx: BuildContext) -> Problem:
+        data = load_fashion_mnist(ctx.data_dir)
         x, y = data["train"]
         n_train = len(y) - N_VAL
         if n_train < 1:
@@ -127,8 +133,6 @@ class FashionMnist(ScaledTask):
             metric="loss",
             batch_size=min(p["batch_size"], n_sub),
             val_batch_size=min(p["batch_size"], n_val),
-            data_seed=data_seed,
-            device=device,
-            dtype=dtype,
+            **ctx.problem_args(),
             divergence_threshold=1e3,
         )

@@ -22,15 +22,30 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call
 
-from hgbench.spec import Batch, CostCounter, ModelState, ParamLayout, Problem, Split, Stream
+from hgbench.spec import (
+    Batch,
+    BuildContext,
+    CostCounter,
+    ModelState,
+    ParamLayout,
+    Problem,
+    Split,
+    Stream,
+)
 from hgbench.tasks import TASKS
 from hgbench.tasks.base import ScaledTask, take
 from hgbench.tasks.data.errors import DataFormatError
-from hgbench.tasks.data.formats import read_ptb_words
+from hgbench.tasks.data.formats import PTB_EXPECTED, read_ptb_words, require_file
 from hgbench.tasks.data.paths import resolve_data_dir
 from hgbench.tasks.lstm import LstmLanguageModel
 
 SPLIT_FILES = {"train": "ptb.train.txt", "val": "ptb.valid.txt", "test": "ptb.test.txt"}
+
+
+def ptb_files(data_dir: str | Path | None = None) -> list[Path]:
+    """The three text files :func:`load_ptb` reads (a clear error if one is missing)."""
+    folder = resolve_data_dir(data_dir) / "ptb"
+    return [require_file(folder / f, PTB_EXPECTED, "ptb") for f in SPLIT_FILES.values()]
 
 
 def load_ptb(data_dir: str | Path | None = None) -> tuple[dict[str, int], dict[str, Tensor]]:
@@ -84,7 +99,10 @@ class LanguageModelProblem(Problem):
         grad_clip: float | None = 0.25,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        train_split: str = "train",
     ) -> None:
+        if train_split == "train+val":  # the validation text follows the training text
+            splits = {**splits, "train": torch.cat([splits["train"], splits["val"]])}
         self.name = name
         self.device, self.dtype = torch.device(device), dtype
         self.counter = CostCounter()
@@ -190,15 +208,11 @@ class PennTreebank(ScaledTask):
         },
     }
 
-    def build(
-        self,
-        *,
-        data_dir: str | None = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        data_seed: int = 0,
-    ) -> Problem:
-        vocab, ids = load_ptb(data_dir)
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        return ptb_files(data_dir)
+
+    def build_problem(self, ctx: BuildContext) -> Problem:
+        vocab, ids = load_ptb(ctx.data_dir)
         p = self.params
         splits = {
             s: t[: take(p[k], t.numel(), k, self.key)]
@@ -217,6 +231,7 @@ class PennTreebank(ScaledTask):
             layers=p["layers"],
             streams=p["streams"],
             bptt=p["bptt"],
-            device=device,
-            dtype=dtype,
+            device=ctx.device,
+            dtype=ctx.dtype,
+            train_split=ctx.train_split,
         )

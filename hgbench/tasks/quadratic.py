@@ -8,7 +8,7 @@ update). Its stationary point and exact implicit-function-theorem hypergradient 
     dL_V(w*)/dλ = -∇L_V(w*)ᵀ (A + λI)⁻¹ w*,
 
 so every method's hypergradient can be compared with the exact one
-(:mod:`hgbench.methods.fidelity`). Features have scales spread over ``condition`` (the
+(:mod:`hgbench.analysis.fidelity`). Features have scales spread over ``condition`` (the
 condition number of A is about ``condition²``), validation data is drawn from the same
 distribution with fresh noise.
 """
@@ -16,13 +16,14 @@ distribution with fresh noise.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from hgbench.spec import Problem
+from hgbench.spec import BuildContext, Problem
 from hgbench.tasks import TASKS
 from hgbench.tasks.base import ScaledTask, SplitData, SupervisedProblem
 
@@ -120,21 +121,18 @@ class Quadratic(ScaledTask):
         },
     }
 
-    def build(
-        self,
-        *,
-        data_dir: str | None = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        data_seed: int = 0,
-    ) -> Problem:
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        """None: the data are generated from ``data_seed``."""
+        return []
+
+    def build_problem(self, ctx: BuildContext) -> Problem:
         """The data depend on ``data_seed`` (generated, never downloaded)."""
         p = self.params
         if not p["condition"] >= 1.0:
             raise ValueError(f"quadratic: condition must be >= 1, got {p['condition']}")
         if p["noise"] < 0:
             raise ValueError(f"quadratic: noise must be >= 0, got {p['noise']}")
-        rng = np.random.default_rng([data_seed, 0x9AD])
+        rng = np.random.default_rng([ctx.data_seed, 0x9AD])
         d = p["dim"]
         scales = np.geomspace(1.0, 1.0 / p["condition"], d)
         w_true = rng.normal(size=d)
@@ -155,7 +153,5 @@ class Quadratic(ScaledTask):
             metrics={"mse": _squared_error},
             metric="mse",
             batch_size=p["batch_size"],
-            data_seed=data_seed,
-            device=device,
-            dtype=dtype,
+            **ctx.problem_args(),
         )

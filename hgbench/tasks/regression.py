@@ -50,6 +50,7 @@ def regression_problem(
     data_seed: int = 0,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    train_split: str = "train",
     divergence_threshold: float | None = None,
 ) -> SupervisedProblem:
     """A :class:`SupervisedProblem` for an MLP ``[D, width, 1]`` on rows of ``x``/``y``."""
@@ -83,5 +84,6 @@ def regression_problem(
         data_seed=data_seed,
         device=device,
         dtype=dtype,
+        train_split=train_split,
         divergence_threshold=divergence_threshold,
     )

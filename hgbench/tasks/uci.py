@@ -18,15 +18,22 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 
-from hgbench.spec import Problem
+from hgbench.spec import BuildContext, Problem
 from hgbench.tasks import TASKS
 from hgbench.tasks.base import ScaledTask
-from hgbench.tasks.data.formats import read_permutation, read_uci
+from hgbench.tasks.data.formats import (
+    UCI_DATA_EXPECTED,
+    UCI_FEATURES_EXPECTED,
+    UCI_TARGET_EXPECTED,
+    read_permutation,
+    read_uci,
+    require_file,
+)
 from hgbench.tasks.data.paths import resolve_data_dir
 from hgbench.tasks.regression import first_training_rows, regression_problem
 
+PERMUTATION = "clarke2022/permutation_indices.txt"
 #: final unnormalised MSE above this multiple of the train+val target variance counts as diverged
 DIVERGENCE_FACTOR = 1e3
 
@@ -53,13 +60,27 @@ UCI: dict[str, UciSpec] = {
 }
 
 
+def uci_files(name: str, data_dir: str | Path | None = None) -> list[Path]:
+    """The files :func:`load_uci` reads for UCI set ``name`` (a clear error if one is missing)."""
+    spec = UCI[name]
+    folder = resolve_data_dir(data_dir) / "uci" / spec.folder
+    files = [
+        (folder / "data.txt", UCI_DATA_EXPECTED),
+        (folder / "index_features.txt", UCI_FEATURES_EXPECTED),
+        (folder / "index_target.txt", UCI_TARGET_EXPECTED),
+    ]
+    if spec.clarke:
+        files.append((folder / PERMUTATION, "Clarke et al.'s row indices, one per row"))
+    return [require_file(path, expected, "uci") for path, expected in files]
+
+
 def load_uci(name: str, data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Features and targets of UCI set ``name`` in the fixed row order of its splits."""
     spec = UCI[name]
     folder = resolve_data_dir(data_dir) / "uci" / spec.folder
     x, y = read_uci(folder, dataset="uci")
     if spec.clarke:
-        order = read_permutation(folder / "clarke2022" / "permutation_indices.txt", len(y))
+        order = read_permutation(folder / PERMUTATION, len(y))
     else:
         order = np.random.RandomState(0).permutation(len(y))
     x, y = x[order], y[order]
@@ -85,16 +106,12 @@ class UciTask(ScaledTask):
         "paper": {"steps": 4000, "width": 50, "subset": None},
     }
 
-    def build(
-        self,
-        *,
-        data_dir: str | None = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        data_seed: int = 0,
-    ) -> Problem:
+    def data_files(self, data_dir: str | None = None) -> list[Path]:
+        return uci_files(self.dataset, data_dir)
+
+    def build_problem(self, ctx: BuildContext) -> Problem:
         spec = UCI[self.dataset]
-        x, y = load_uci(self.dataset, data_dir)
+        x, y = load_uci(self.dataset, ctx.data_dir)
         x, y, n_train = first_training_rows(x, y, spec.n_train, self.params["subset"], self.key)
         fit = y[: n_train + spec.n_val]
         problem = regression_problem(
@@ -104,9 +121,7 @@ class UciTask(ScaledTask):
             n_train=n_train,
             n_val=spec.n_val,
             width=self.params["width"],
-            data_seed=data_seed,
-            device=device,
-            dtype=dtype,
+            **ctx.problem_args(),
             divergence_threshold=DIVERGENCE_FACTOR * float(fit.var(ddof=1)),
         )
         return problem

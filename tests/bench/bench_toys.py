@@ -17,6 +17,7 @@ from torch import Tensor
 from hgbench.methods.core import diff
 from hgbench.spec import (
     Batch,
+    BuildContext,
     CostCounter,
     InitialHyper,
     Method,
@@ -94,8 +95,8 @@ class ToyTask(Task):
     def eval_every(self) -> int:
         return 10
 
-    def build(self, *, data_dir=None, device="cpu", dtype=torch.float32, data_seed=0) -> Problem:
-        return ToyProblem(device, dtype, data_seed, self.batchable)
+    def build_problem(self, ctx: BuildContext) -> Problem:
+        return ToyProblem(ctx.device, ctx.dtype, ctx.data_seed, self.batchable)
 
 
 class ToySGD(Method):
@@ -103,9 +104,7 @@ class ToySGD(Method):
 
     key: ClassVar[str] = "toy_sgd"
 
-    def __init__(self, lr_scale: float = 1.0) -> None:
-        self.lr_scale = lr_scale
-        self._settings = {"lr_scale": lr_scale}
+    lr_scale: float = 1.0
 
     def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
         lr = torch.as_tensor(hyper.lr * self.lr_scale, dtype=w0.dtype, device=w0.device)
@@ -159,4 +158,56 @@ class ToyNoBatch(ToySGD):
     supports_batching: ClassVar[bool] = False
 
 
-TOY_METHODS = (ToySGD, ToyRaise, ToySleep, ToyOOM, ToyCrash, ToyNoBatch)
+class ToySlowStart(ToySGD):
+    """Its first step sleeps ``first_sleep_s`` (a stand-in for tracing); later steps do not."""
+
+    key: ClassVar[str] = "toy_slow_start"
+    first_sleep_s: float = 0.3
+
+    def step(self, problem: Problem, state: State, t: int) -> tuple[State, Tensor]:
+        if t == 0:
+            time.sleep(self.first_sleep_s)
+        return super().step(problem, state, t)
+
+
+class ToyAllocate(ToySGD):
+    """Holds ``mib`` MiB of touched memory in its state (a known run-owned allocation)."""
+
+    key: ClassVar[str] = "toy_allocate"
+    supports_batching: ClassVar[bool] = False
+    mib: int = 64
+
+    def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
+        state = super().init(problem, w0, mstate, hyper)
+        n = self.mib * 2**20 // 8
+        return {**state, "ballast": torch.ones(n, dtype=torch.float64, device=problem.device)}
+
+    def step(self, problem: Problem, state: State, t: int) -> tuple[State, Tensor]:
+        new, loss = super().step(problem, state, t)
+        return {**new, "ballast": state["ballast"]}, loss
+
+
+class ToyCpuOOM(ToySGD):
+    """Asks torch's CPU allocator for far more memory than any machine has."""
+
+    key: ClassVar[str] = "toy_cpu_oom"
+
+    def step(self, problem: Problem, state: State, t: int) -> tuple[State, Tensor]:
+        torch.empty(2**62, dtype=torch.uint8)
+        raise AssertionError("unreachable")
+
+
+class ToyNewKey(ToySGD):
+    """Breaks the state contract: its step adds a key that init did not make."""
+
+    key: ClassVar[str] = "toy_new_key"
+
+    def step(self, problem: Problem, state: State, t: int) -> tuple[State, Tensor]:
+        new, loss = super().step(problem, state, t)
+        return {**new, "schedule": new["lr"] * 0.5}, loss
+
+
+TOY_METHODS = (
+    ToySGD, ToyRaise, ToySleep, ToyOOM, ToyCrash, ToyNoBatch, ToySlowStart, ToyAllocate,
+    ToyCpuOOM, ToyNewKey,
+)  # fmt: skip

@@ -36,7 +36,11 @@ def test_single_run_records_and_finals(toys):
     assert val[40] < val[0]  # it trained
     assert {m for _, split, m, _ in recs if split == "hyper"} == {"lr"}
     assert row["final_val_loss"] == pytest.approx(val[40])
-    assert row["memory_kind"] == "cpu_peak_rss" and row["peak_memory_bytes"] > 1e6
+    assert row["memory_kind"] == "cpu_run_rss"
+    assert 0 <= row["peak_memory_bytes"] < row["process_peak_bytes"]  # torch's own RSS excluded
+    assert row["process_peak_bytes"] > 1e7
+    assert row["startup_steps"] == 1 and row["startup_time_s"] <= row["method_time_s"]
+    assert row["step_time_s"] > 0 and row["step_time_q25_s"] <= row["step_time_q75_s"]
     assert row["metric"] == "mse" and row["lower_is_better"] is True
 
 

@@ -26,13 +26,17 @@ def test_phased_method_records_time_per_phase_summing_to_step_time() -> None:
     hypers = sample_initial_hypers(0, 2)
     w0s = [problem.init_weights(k) for k in range(2)]
     result = train(problem, method, w0s, hypers, budget=20, eval_every=10, batched=True)
-    assert set(result.phase_time_s) == {"weights", "hyperstep"}
-    assert all(v > 0 for v in result.phase_time_s.values())
-    # the phases are timed inside the method-time windows, so they cannot exceed it
-    assert sum(result.phase_time_s.values()) <= result.method_time_s
+    phase_s = result.timings.phase_s
+    assert set(phase_s) == {"weights", "hyperstep"}
+    assert all(v > 0 for v in phase_s.values())
+    # the phases are timed inside the method time, so they cannot exceed it
+    assert sum(phase_s.values()) <= result.method_time_s
     rec = _phase_records(result, 1)
-    assert math.isclose(rec["hyperstep_time_s"], result.phase_time_s["hyperstep"] / 2)
-    assert not result.phase_peak_bytes  # CPU: no per-phase allocator peak
+    assert math.isclose(rec["hyperstep_time_s"], phase_s["hyperstep"] / 2)
+    assert not result.timings.phase_peak_bytes  # CPU: no per-phase allocator peak
+    # start-up is init plus the first step of each phase; the rest is steady
+    assert result.timings.startup_steps == 2
+    assert 0 < result.timings.startup_s < result.method_time_s
 
 
 def test_method_without_phases_records_none() -> None:
@@ -43,4 +47,5 @@ def test_method_without_phases_records_none() -> None:
     result = train(
         problem, method, [w0], sample_initial_hypers(0, 1), budget=5, eval_every=5, batched=False
     )
-    assert result.phase_time_s == {} and _phase_records(result) == {}
+    assert _phase_records(result) == {}
+    assert result.timings.startup_steps == 1

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from hgbench.bench.config import RunConfig
-from hgbench.bench.schema import SCHEMA_VERSION
 from hgbench.bench.executors import LocalExecutor
+from hgbench.bench.schema import SCHEMA_VERSION
 from hgbench.bench.store import load_batches, load_records, load_runs
 from hgbench.bench.sweep import plan, run_sweep
 

@@ -57,9 +57,9 @@ def test_fixed_nesterov_and_settings(make_tiny):
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"optimizer": "lbfgs"}, "optimizer must be one of"),
+        ({"optimizer": "lbfgs"}, "fixed: setting 'optimizer' must be one of"),
         ({"optimizer": "adam", "nesterov": True}, "nesterov applies"),
-        ({"nesterov": "yes"}, "nesterov must be True or False"),
+        ({"nesterov": "yes"}, "fixed: setting 'nesterov' must be True or False"),
     ],
 )
 def test_fixed_rejects_bad_settings(kwargs, match):

@@ -55,7 +55,7 @@ def test_hypergradient_matches_finite_differences(make_tiny, key):
         eps = 1e-5
         fd = (objective(float(lr) + eps) - objective(float(lr) - eps)) / (2 * eps)
         assert abs(float(fd)) > 1e-8
-        torch.testing.assert_close(after["hypergrad"], fd, rtol=1e-6, atol=1e-10)
+        torch.testing.assert_close(after["hypergrad"]["lr"], fd, rtol=1e-6, atol=1e-10)
 
 
 def test_alpha_moves_once_per_step_by_beta_times_full_dot(make_tiny):
@@ -128,13 +128,13 @@ def test_defaults_and_paired_values(make_tiny):
 @pytest.mark.parametrize(
     "key,kwargs,match",
     [
-        ("hd_sgd", {"beta": -1.0}, "beta must be >= 0"),
-        ("hd_sgd", {"beta": float("nan")}, "beta must be finite"),
-        ("hd_sgd", {"momentum": 0.9}, "has no momentum"),
+        ("hd_sgd", {"beta": -1.0}, "hd_sgd: setting 'beta' must be >= 0"),
+        ("hd_sgd", {"beta": float("nan")}, "hd_sgd: setting 'beta' must be finite"),
+        ("hd_sgd", {"momentum": 0.9}, "hd_sgd: unknown setting.*momentum"),
         ("hd_sgdn", {"momentum": 1.0}, "momentum"),
         ("hd_adam", {"weight_decay": -1.0}, "weight_decay"),
         ("hd_adam", {"alpha0": float("inf")}, "alpha0"),
-        ("hd_sgd", {"multiplicative": 1}, "multiplicative must be True or False"),
+        ("hd_sgd", {"multiplicative": 1}, "setting 'multiplicative' must be True or False"),
     ],
 )
 def test_bad_settings_are_clear_errors(key, kwargs, match):

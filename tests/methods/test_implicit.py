@@ -7,14 +7,14 @@ import math
 import pytest
 import torch
 
-from hgbench.methods import METHODS
-from hgbench.methods.fidelity import (
+from hgbench.analysis.fidelity import (
     measure_fidelity,
     run_batched,
     run_steps,
     stack_states,
     tiny_mlp_problem,
 )
+from hgbench.methods import METHODS
 from hgbench.methods.implicit import common
 from hgbench.methods.implicit.common import sgd_step
 from hgbench.spec import InitialHyper
@@ -197,12 +197,12 @@ def test_cost_counts(quad):
 @pytest.mark.parametrize(
     "key,kw,match",
     [
-        ("implicit", {"K": 0}, "K must be"),
-        ("implicit", {"T": 0}, "T must be"),
-        ("implicit", {"variant": "lr_only"}, "unknown variant"),
+        ("implicit", {"K": 0}, "implicit: setting 'K' must be >= 1"),
+        ("implicit", {"T": 0}, "implicit: setting 'T' must be >= 1"),
+        ("implicit", {"variant": "lr_only"}, "setting 'variant' must be one of"),
         ("implicit", {"meta_lr": -1.0}, "meta_lr"),
         ("implicit", {"meta_betas": (0.9, 1.0)}, "meta_betas"),
-        ("lorraine", {"K": 0}, "K must be"),
+        ("lorraine", {"K": 0}, "lorraine: setting 'K' must be"),
         ("baydin_loglr", {"meta_lr": float("nan")}, "meta_lr"),
     ],
 )

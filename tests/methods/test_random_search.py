@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from hgbench.analysis.fidelity import run_batched, run_steps, stack_states, tiny_mlp_problem
 from hgbench.methods import METHODS
 from hgbench.methods.core.optim import sgd
-from hgbench.methods.fidelity import run_batched, run_steps, stack_states, tiny_mlp_problem
 from hgbench.methods.random_search import member_hypers
 from hgbench.spec import InitialHyper
 
@@ -115,8 +115,8 @@ def test_one_diverged_member_does_not_fail_the_run_but_all_diverged_does():
 @pytest.mark.parametrize(
     "kw,match",
     [
-        ({"n": 0}, "n must be"),
-        ({"T": 0}, "T must be"),
+        ({"n": 0}, "setting 'n' must be >= 1"),
+        ({"T": 0}, "setting 'T' must be >= 1"),
         ({"lr_jitter": "yes"}, "lr_jitter"),
         ({"horizon": -1}, "horizon"),
     ],

@@ -169,8 +169,8 @@ def test_buffer_bits_recorded_close_to_ideal(tiny) -> None:
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"gamma": 1.0}, "open interval"),
-        ({"gamma": 0.0}, "open interval"),
+        ({"gamma": 1.0}, "setting 'gamma' must be < 1"),
+        ({"gamma": 0.0}, "setting 'gamma' must be > 0"),
         ({"alpha": -0.1}, "alpha"),
         ({"horizon": 0}, "horizon"),
         ({"meta_objective": "test"}, "meta_objective"),

@@ -48,7 +48,7 @@ def _fd_check(problem, method, level: int, t: int, start, eps=1e-6) -> None:
     """Perturb level ``level``'s hyperparameters before step ``t - 1``; compare
     ``dL_t(w_t)/dh`` with the hypergradient the tower computes at step ``t``."""
     after, _ = method.step(problem, method.step(problem, start, t - 1)[0], t)
-    got = after["hypergrad"][level - 1]
+    got = after["hypergrad"][f"level{level}"]
     batch = problem.train_batch(t)
     fd = torch.zeros_like(got)
     for i in range(got.numel()):
@@ -195,7 +195,7 @@ def test_settings_and_recorded_hyperparameters(make_tiny):
         ({"levels": "sgd/lbfgs"}, "unknown tower level.*'lbfgs'"),
         ({"levels": ""}, "levels must be a string"),
         ({"levels": "sgd/sgd", "kappa": [0.1, 0.2]}, "one value per level above the bottom"),
-        ({"kappa": -1.0}, "kappa\\[0\\] must be >= 0"),
+        ({"kappa": -1.0}, "tower: setting 'kappa' must be >= 0"),
         ({"weight_decay": -1.0}, "weight_decay"),
         ({"alpha0": float("nan")}, "alpha0"),
     ],

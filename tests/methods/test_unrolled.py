@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from hgbench.analysis.fidelity import run_batched, run_steps, stack_states, tiny_mlp_problem
 from hgbench.methods import METHODS
-from hgbench.methods.fidelity import run_batched, run_steps, stack_states, tiny_mlp_problem
 from hgbench.methods.implicit.common import sgd_step
 from hgbench.spec import InitialHyper
 
@@ -108,8 +108,8 @@ def test_cost_counts(quad):
 @pytest.mark.parametrize(
     "kw,match",
     [
-        ({"k": 0}, "k must be"),
-        ({"T": 0}, "T must be"),
+        ({"k": 0}, "unrolled: setting 'k' must be >= 1"),
+        ({"T": 0}, "unrolled: setting 'T' must be >= 1"),
         ({"T": 3, "k": 4}, "must not exceed"),
         ({"tuned": ("beta",)}, "tuned hyperparameters"),
         ({"meta_lr": 0}, "meta_lr"),

@@ -23,31 +23,3 @@ def training_gradient(
 def scalar(problem: Problem, value: float) -> Tensor:
     """A 0-d tensor on the problem's device and dtype."""
     return torch.tensor(float(value), dtype=problem.dtype, device=problem.device)
-
-
-def check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
-    """Raise a clear ``ValueError`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-
-
-def check_bool(name: str, value: object) -> bool:
-    """``value`` itself if it is a ``bool``; else a clear ``ValueError``."""
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
-
-
-def check_number(
-    name: str, value: object, *, low: float | None = None, allow_equal: bool = True
-) -> float:
-    """A finite float, at least (or above) ``low`` when given; else a clear ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if v != v or v in (float("inf"), float("-inf")):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if low is not None and (v < low or (v == low and not allow_equal)):
-        relation = ">=" if allow_equal else ">"
-        raise ValueError(f"{name} must be {relation} {low}, got {value!r}")
-    return v

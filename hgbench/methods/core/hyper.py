@@ -153,15 +153,50 @@ def summarise(natural: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def sample_initial_hypers(seed: int, n: int) -> list[InitialHyper]:
+@dataclass(frozen=True)
+class InitRanges:
+    """Ranges of the paired initial-hyperparameter sampler (Clarke et al. 2022's by default):
+    log10 lr ~ U(log10_lr), log10 wd ~ U(log10_weight_decay), momentum ~ U(momentum)."""
+
+    log10_lr: tuple[float, float] = (-6.0, -1.0)
+    log10_weight_decay: tuple[float, float] = (-7.0, -2.0)
+    momentum: tuple[float, float] = (0.0, 1.0)
+
+    def __post_init__(self) -> None:
+        for name in ("log10_lr", "log10_weight_decay", "momentum"):
+            value = getattr(self, name)
+            if len(value) != 2 or not all(math.isfinite(float(v)) for v in value):
+                raise ValueError(f"init range {name} must be two finite numbers, got {value!r}")
+            lo, hi = float(value[0]), float(value[1])
+            if lo > hi:
+                raise ValueError(f"init range {name} must be [low, high] with low <= high")
+            object.__setattr__(self, name, (lo, hi))
+        lo, hi = self.momentum
+        if lo < 0 or hi > 1:
+            raise ValueError(f"init range momentum must lie within [0, 1], got {self.momentum}")
+        if self.log10_lr[1] > 0:
+            raise ValueError(f"init range log10_lr must stay <= 0 (lr <= 1), got {self.log10_lr}")
+
+
+def sample_initial_hypers(
+    seed: int, n: int, ranges: InitRanges | None = None
+) -> list[InitialHyper]:
     """The paired initial hyperparameters: init ``k`` is the same for every method.
 
-    log10 lr ~ U(-6, -1), log10 wd ~ U(-7, -2), momentum ~ U(0, 1) (Clarke et al. 2022),
-    drawn from a generator seeded only by ``seed`` so init ``k`` never depends on ``n``.
+    log10 lr, log10 wd and momentum uniform on ``ranges`` (default Clarke et al. 2022's:
+    U(-6, -1), U(-7, -2), U(0, 1)), drawn from a generator seeded only by ``seed`` and ``k``
+    so init ``k`` never depends on ``n``. Momentum is kept below 1 (a draw of exactly 1 is
+    outside SGD's domain).
     """
+    r = ranges or InitRanges()
     out = []
     for k in range(n):
         rng = np.random.default_rng([seed, k])
-        log_lr, log_wd, mom = rng.uniform(-6, -1), rng.uniform(-7, -2), rng.uniform(0, 1)
+        u_lr, u_wd, u_mom = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0, 1)
+        log_lr = r.log10_lr[0] + u_lr * (r.log10_lr[1] - r.log10_lr[0])
+        log_wd = r.log10_weight_decay[0] + u_wd * (
+            r.log10_weight_decay[1] - r.log10_weight_decay[0]
+        )
+        mom = min(r.momentum[0] + u_mom * (r.momentum[1] - r.momentum[0]), np.nextafter(1.0, 0))
         out.append(InitialHyper(index=k, lr=10.0**log_lr, weight_decay=10.0**log_wd, momentum=mom))
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -11,6 +11,7 @@ from torch import Tensor
 from hgbench.methods import METHODS
 from hgbench.methods.core.diff import value_and_grad
 from hgbench.methods.implicit import common
+from hgbench.settings import setting
 from hgbench.spec import InitialHyper, Method, ModelState, Problem, State
 
 
@@ -34,10 +35,9 @@ class BaydinLogLR(Method):
     """
 
     key: ClassVar[str] = "baydin_loglr"
+    uses_validation = False
 
-    def __init__(self, meta_lr: float = 1e-3) -> None:
-        self.meta_lr = common.check_positive_float(self.key, "meta_lr", meta_lr)
-        self._settings: dict[str, Any] = {"meta_lr": self.meta_lr}
+    meta_lr: float = setting(1e-3, low=0.0, low_open=True, doc="SGD step on log10 lr")
 
     def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
         raw = common.initial_raw(hyper, w0)

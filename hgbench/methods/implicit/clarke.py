@@ -7,7 +7,7 @@ the weight decay.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from torch import Tensor
 from torch.func import vjp
@@ -15,6 +15,7 @@ from torch.func import vjp
 from hgbench.methods import METHODS
 from hgbench.methods.core.diff import hvp, value_and_grad
 from hgbench.methods.implicit import common
+from hgbench.settings import setting
 from hgbench.spec import InitialHyper, Method, ModelState, Problem, State
 
 #: which hyperparameters each variant tunes and whether its lr is per element
@@ -74,25 +75,15 @@ class _NeumannMethod(Method):
         """``"hyperstep"`` for the tracked step that ends each round of T, else ``"weights"``."""
         return "hyperstep" if (t + 1) % self.T == 0 else "weights"
 
-    tuned: tuple[str, ...] = ()
-    per_element_lr: bool = False
+    tuned: ClassVar[tuple[str, ...]] = ()
+    per_element_lr: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        T: int = 10,
-        K: int = 5,
-        meta_lr: float = 0.05,
-        meta_betas: Sequence[float] = (0.9, 0.999),
-    ) -> None:
-        self.T = common.check_positive_int(self.key, "T", T)
-        self.K = common.check_positive_int(self.key, "K", K)
-        self.meta_lr, self.meta_betas = common.check_meta(self.key, meta_lr, meta_betas)
-        self._settings: dict[str, Any] = {
-            "T": self.T,
-            "K": self.K,
-            "meta_lr": self.meta_lr,
-            "meta_betas": list(self.meta_betas),
-        }
+    T: int = setting(10, low=1, doc="weight steps per hyper-step")
+    K: int = setting(5, low=1, doc="Neumann series terms")
+    meta_lr: float = setting(0.05, low=0.0, low_open=True, doc="meta-Adam step size")
+    meta_betas: tuple[float, float] = setting(
+        (0.9, 0.999), low=0.0, high=1.0, high_open=True, doc="meta-Adam betas"
+    )
 
     def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
         raw = common.initial_raw(hyper, w0, per_element_lr=self.per_element_lr)
@@ -149,22 +140,15 @@ class Implicit(_NeumannMethod):
 
     key: ClassVar[str] = "implicit"
 
-    def __init__(
-        self,
-        variant: str = "wd_lr_m",
-        T: int = 10,
-        K: int = 5,
-        meta_lr: float = 0.05,
-        meta_betas: Sequence[float] = (0.9, 0.999),
-    ) -> None:
-        if variant not in VARIANTS:
-            raise ValueError(
-                f"implicit: unknown variant {variant!r}; valid variants: {', '.join(VARIANTS)}"
-            )
-        self.tuned, self.per_element_lr = VARIANTS[variant]
-        super().__init__(T=T, K=K, meta_lr=meta_lr, meta_betas=meta_betas)
-        self.variant = variant
-        self._settings["variant"] = variant
+    variant: str = setting("wd_lr_m", choices=tuple(VARIANTS), doc="which hyperparameters")
+
+    @property
+    def tuned(self) -> tuple[str, ...]:  # type: ignore[override]
+        return VARIANTS[self.variant][0]
+
+    @property
+    def per_element_lr(self) -> bool:  # type: ignore[override]
+        return VARIANTS[self.variant][1]
 
 
 @METHODS.register("lorraine")

@@ -17,9 +17,11 @@ import torch
 from torch import Tensor
 
 from hgbench.methods import METHODS
+from hgbench.methods.core.optim import tree_adam_init
 from hgbench.methods.reversible import core
 from hgbench.methods.reversible import fixedpoint as fx
 from hgbench.methods.reversible import schedule as sch
+from hgbench.settings import setting
 from hgbench.spec import Batch, InitialHyper, Method, ModelState, Problem, State
 
 
@@ -37,60 +39,30 @@ class ScheduleMethod(Method):
     key: ClassVar[str] = "_schedule"
     supports_batching: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        horizon: int = 100,
-        meta_iterations: int = 50,
-        meta_lr: float = 0.04,
-        alpha: float | None = None,
-        gamma: float | None = None,
-        l2: float | None = None,
-        log_init_scale: float = 0.0,
-        l2_per_weight: bool = False,
-        meta_objective: str = "train",
-        meta_batches: int = 1,
-        resample_batches: bool = False,
-        learn: tuple[str, ...] | list[str] = ("alpha", "gamma", "init_scale", "l2"),
-        radix_bits: int = 52,
-    ) -> None:
-        for name, v in (("horizon", horizon), ("meta_iterations", meta_iterations)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not isinstance(meta_batches, int) or meta_batches < 1:
-            raise ValueError(f"meta_batches must be a positive integer, got {meta_batches!r}")
-        sch.check_positive("meta_lr", meta_lr)
-        if alpha is not None:
-            sch.check_positive("alpha", alpha)
-        if gamma is not None:
-            sch.check_open_unit("gamma (momentum)", gamma)
-        if l2 is not None:
-            sch.check_positive("l2", l2, allow_zero=True)
-        if not math.isfinite(float(log_init_scale)):
-            raise ValueError(f"log_init_scale must be finite, got {log_init_scale!r}")
-        if meta_objective not in ("train", "val"):
-            raise ValueError(f"meta_objective must be 'train' or 'val', got {meta_objective!r}")
-        self.horizon, self.meta_iterations, self.meta_lr = horizon, meta_iterations, meta_lr
-        self.alpha, self.gamma, self.l2 = alpha, gamma, l2
-        self.log_init_scale, self.l2_per_weight = float(log_init_scale), bool(l2_per_weight)
-        self.meta_objective, self.meta_batches = meta_objective, meta_batches
-        self.resample_batches = bool(resample_batches)
-        self.learn = sch.check_learn(learn)
-        self.radix_bits = fx.check_radix_bits(radix_bits)
-        self._settings: dict[str, Any] = {
-            "horizon": horizon,
-            "meta_iterations": meta_iterations,
-            "meta_lr": meta_lr,
-            "alpha": alpha,
-            "gamma": gamma,
-            "l2": l2,
-            "log_init_scale": self.log_init_scale,
-            "l2_per_weight": self.l2_per_weight,
-            "meta_objective": meta_objective,
-            "meta_batches": meta_batches,
-            "resample_batches": self.resample_batches,
-            "learn": list(self.learn),
-            "radix_bits": radix_bits,
-        }
+    horizon: int = setting(100, low=1, doc="weight steps T of one training run")
+    meta_iterations: int = setting(50, low=1, doc="training runs (meta-iterations)")
+    meta_lr: float = setting(0.04, low=0.0, low_open=True, doc="meta-Adam step size")
+    alpha: float | None = setting(
+        None, low=0.0, low_open=True, doc="initial step size (None: lr/(1-momentum) of the init)"
+    )
+    gamma: float | None = setting(
+        None, low=0.0, high=1.0, low_open=True, high_open=True,
+        doc="initial momentum (None: the paired momentum)",
+    )  # fmt: skip
+    l2: float | None = setting(None, low=0.0, doc="initial L2 (None: the paired weight decay)")
+    log_init_scale: float = setting(0.0, doc="initial log scale of the task's default init")
+    l2_per_weight: bool = setting(False, doc="one L2 per weight (else per layer)")
+    meta_objective: str = setting("train", choices=("train", "val"), doc="meta-objective split")
+    meta_batches: int = setting(1, low=1, doc="batches of the meta-objective")
+    resample_batches: bool = setting(False, doc="new batches every meta-iteration")
+    learn: tuple[str, ...] = setting(
+        ("alpha", "gamma", "init_scale", "l2"), doc="learned hyperparameters"
+    )
+    radix_bits: int = setting(52, doc="fixed-point fraction bits")
+
+    def resolve(self) -> None:
+        self.learn = sch.check_learn(self.learn)
+        self.radix_bits = fx.check_radix_bits(self.radix_bits)
 
     @property
     def budget_steps(self) -> int:
@@ -155,7 +127,7 @@ class ScheduleMethod(Method):
             "w_base": w_base,
             "mstate": mstate,
             "hyper": raw,
-            "adam": sch.adam_init(raw),
+            "adam": tree_adam_init(raw),
             "k": torch.zeros((), dtype=torch.int64, device=problem.device),
             "meta_objective": zero + float("nan"),
         }

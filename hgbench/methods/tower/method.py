@@ -19,18 +19,16 @@ with SGD levels the hypergradient is ``-g_t · g_{t-1}``: SGD-HD (:mod:`hgbench.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import torch
 from torch import Tensor
 
 from hgbench.methods import METHODS
-from hgbench.methods.core.common import check_number, scalar
+from hgbench.methods.core.common import scalar
 from hgbench.methods.core.diff import value_and_grad, vjp_through
-from hgbench.methods.core.hyper import summarise, validate_natural
+from hgbench.methods.core.hyper import summarise
 from hgbench.methods.core.optim import clip_by_global_norm
 from hgbench.methods.tower.levels import DEFAULTS, Level, parse_levels
+from hgbench.settings import setting
 from hgbench.spec import InitialHyper, Method, ModelState, Problem, State
 
 
@@ -48,47 +46,41 @@ class Tower(Method):
     """
 
     key = "tower"
+    uses_validation = False
 
-    def __init__(
-        self,
-        levels: str = "sgd/sgd",
-        kappa: float | Sequence[float] | None = None,
-        alpha0: float | None = None,
-        weight_decay: float | None = 0.0,
-    ) -> None:
-        self.levels: tuple[Level, ...] = parse_levels(levels)
-        above = self.levels[1:]
-        if kappa is None:
-            kappas = [lv.default_alpha for lv in above]
-        elif isinstance(kappa, int | float) and not isinstance(kappa, bool):
-            kappas = [float(kappa)] * len(above)
+    levels: str = setting("sgd/sgd", doc="level optimizers, bottom first, e.g. adam/adam/sgd")
+    kappa: float | tuple[float, ...] | None = setting(
+        None, low=0.0, doc="step size of each level above the bottom (None: reference defaults)"
+    )
+    alpha0: float | None = setting(None, doc="bottom lr (None: the paired initial lr)")
+    weight_decay: float | None = setting(
+        0.0, low=0.0, doc="constant L2 folded into the bottom gradient (None: the paired value)"
+    )
+
+    def resolve(self) -> None:
+        self.stack: tuple[Level, ...] = parse_levels(self.levels)
+        self.levels = "/".join(lv.name for lv in self.stack)
+        above = self.stack[1:]
+        if self.kappa is None:
+            kappas = tuple(lv.default_alpha for lv in above)
+        elif isinstance(self.kappa, float):
+            kappas = (self.kappa,) * len(above)
         else:
-            kappas = list(kappa)  # type: ignore[arg-type]
+            kappas = tuple(self.kappa)
             if len(kappas) != len(above):
                 raise ValueError(
-                    f"kappa needs one value per level above the bottom ({len(above)} for "
-                    f"levels={levels!r}), got {len(kappas)}"
+                    f"tower: kappa needs one value per level above the bottom ({len(above)} for "
+                    f"levels={self.levels!r}), got {len(kappas)}"
                 )
-        self.kappas = [check_number(f"kappa[{i}]", k, low=0.0) for i, k in enumerate(kappas)]
-        if alpha0 is not None:
-            alpha0 = validate_natural("alpha0", alpha0, allow_negative=True)
-        if weight_decay is not None:
-            weight_decay = validate_natural("weight_decay", weight_decay)
-        self.alpha0, self.weight_decay = alpha0, weight_decay
-        self._settings: dict[str, Any] = {
-            "levels": "/".join(lv.name for lv in self.levels),
-            "kappa": self.kappas,
-            "alpha0": alpha0,
-            "weight_decay": weight_decay,
-        }
+        self.kappa = kappas
 
     @property
     def height(self) -> int:
-        return len(self.levels) - 1
+        return len(self.stack) - 1
 
     def _ids(self, problem: Problem, k: int) -> Tensor | None:
         """Tensor index of each entry of the vector level ``k + 1`` optimizes (per-tensor)."""
-        if not self.levels[k].per_tensor:
+        if not self.stack[k].per_tensor:
             return None
         if k == 0:
             return problem.layout.tensor_ids(problem.device)
@@ -96,19 +88,19 @@ class Tower(Method):
 
     def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
         h: list[Tensor] = []
-        for k, lv in enumerate(self.levels):
+        for k, lv in enumerate(self.stack):
             if k == 0:
                 lr = hyper.lr if self.alpha0 is None else self.alpha0
                 natural = {**DEFAULTS, "lr": lr, "momentum": hyper.momentum}
             else:
-                natural = {**DEFAULTS, "lr": self.kappas[k - 1]}
+                natural = {**DEFAULTS, "lr": self.kappa[k - 1]}
             raw = torch.tensor(lv.to_raw(natural), dtype=problem.dtype, device=problem.device)
             if lv.per_tensor:
                 n = len(problem.layout.names) if k == 0 else h[k - 1].numel()
                 raw = raw.expand(n).clone()
             h.append(raw)
         xs = [w0, *h[:-1]]  # what each level optimizes
-        opt = [lv.init_state(x) for lv, x in zip(self.levels, xs, strict=True)]
+        opt = [lv.init_state(x) for lv, x in zip(self.stack, xs, strict=True)]
         wd = hyper.weight_decay if self.weight_decay is None else self.weight_decay
         return {
             "w": w0,
@@ -118,7 +110,7 @@ class Tower(Method):
             # inputs of each level's last update, to differentiate it at the next step
             "prev_g": [torch.zeros_like(x) for x in xs[:-1]] if self.height else [],
             "prev_opt": opt[:-1],
-            "hypergrad": [torch.zeros_like(x) for x in h[:-1]],
+            "hypergrad": {f"level{k + 1}": torch.zeros_like(x) for k, x in enumerate(h[:-1])},
             "weight_decay": scalar(problem, wd),
         }
 
@@ -128,7 +120,7 @@ class Tower(Method):
             return [torch.zeros_like(x) for x in state["h"][:-1]]
         out, c = [], c0
         for k in range(self.height):
-            lv, ids = self.levels[k], self._ids(problem, k)
+            lv, ids = self.stack[k], self._ids(problem, k)
             g_prev, opt_prev = state["prev_g"][k], state["prev_opt"][k]
             if lv.vjp is not None:
                 c = lv.vjp(-c, g_prev, opt_prev, state["opt"][k], state["h"][k])
@@ -151,8 +143,8 @@ class Tower(Method):
         cs = self._hypergradients(problem, state, c0, t)
         grads = [g, *cs]  # what each level is fed
         h, opt = list(state["h"]), list(state["opt"])
-        for k in reversed(range(len(self.levels))):
-            lv, ids = self.levels[k], self._ids(problem, k)
+        for k in reversed(range(len(self.stack))):
+            lv, ids = self.stack[k], self._ids(problem, k)
             d, opt[k] = lv.delta(grads[k], state["opt"][k], h[k], t, ids)
             if k == 0:
                 w = w - d
@@ -165,14 +157,14 @@ class Tower(Method):
             "opt": opt,
             "prev_g": grads[:-1],
             "prev_opt": list(state["opt"][:-1]),
-            "hypergrad": cs,
+            "hypergrad": {f"level{k + 1}": c for k, c in enumerate(cs)},
             "weight_decay": wd,
         }
         return new, loss
 
     def hyperparameters(self, state: State) -> dict[str, Tensor]:
         out: dict[str, Tensor] = {}
-        for k, lv in enumerate(self.levels):
+        for k, lv in enumerate(self.stack):
             prefix = "" if k == 0 else f"level{k + 1}_"
             natural = summarise(lv.natural(state["h"][k]))
             out.update({prefix + name: v for name, v in natural.items()})

@@ -32,6 +32,11 @@ def check_dataset(name: str, root: Path) -> list[str]:
     return problems
 
 
+def unverified_files(name: str, root: Path) -> list[str]:
+    """The present files of dataset ``name`` that have no published checksum to verify."""
+    return [rel for rel in DATASETS[name].unverified_files() if (root / rel).is_file()]
+
+
 def _names(arg: str) -> list[str]:
     if arg == "all":
         return list(DATASETS)
@@ -49,30 +54,51 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_unverified(name: str, root: Path) -> None:
+    unverified = unverified_files(name, root)
+    if unverified:
+        print(
+            f"  unverified (no published checksum): {', '.join(unverified)}; "
+            "checked for well-formedness only"
+        )
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     root = resolve_data_dir(args.data_dir)
-    failed = 0
+    failed = []
     for name in _names(args.name):
         problems = check_dataset(name, root)
         print(f"{name}: {'OK' if not problems else 'FAILED'}")
         for p in problems:
             print(f"  - {p}")
-        failed += bool(problems)
-    if failed:
-        print(f"fix with: hgbench data download NAME --data-dir {root}")
+        _report_unverified(name, root)
+        if problems:
+            failed.append(name)
+    for name in failed:
+        print(
+            f"fix {name}: `hgbench data download {name} --data-dir {root}` fetches missing "
+            "files; delete a bad file first (or add --force to fetch every file again)"
+        )
     return 1 if failed else 0
 
 
 def cmd_download(args: argparse.Namespace) -> int:
     root = resolve_data_dir(args.data_dir)
     for name in _names(args.name):
-        download(name, root, url_base=args.url_base, force=args.force)
+        download(
+            name,
+            root,
+            url_base=args.url_base,
+            force=args.force,
+            allow_unverified=args.allow_unverified,
+        )
         problems = check_dataset(name, root)
         if problems:
             for p in problems:
                 print(f"  - {p}")
             return 1
         print(f"{name}: downloaded and verified in {root}")
+        _report_unverified(name, root)
     return 0
 
 
@@ -89,7 +115,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="datasets and whether they are present")
     common(p)
     p.set_defaults(func=cmd_list)
-    p = sub.add_parser("check", help="verify files exist, parse and match known sha256")
+    p = sub.add_parser(
+        "check",
+        help="verify files exist, parse and match known sha256; list those without a checksum",
+    )
     p.add_argument("name", help=f"all or one of {', '.join(DATASETS)}")
     common(p)
     p.set_defaults(func=cmd_check)
@@ -101,5 +130,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--url-base", default=None, help="mirror to fetch from instead of the official host"
     )
     p.add_argument("--force", action="store_true", help="re-download files that exist")
+    p.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="also fetch files that have no published or pinned checksum (refused otherwise)",
+    )
     common(p)
     p.set_defaults(func=cmd_download)

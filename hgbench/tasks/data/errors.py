@@ -1,4 +1,8 @@
-"""Clear errors for missing or malformed data files."""
+"""Clear errors for missing, malformed or unobtainable data files.
+
+Every error here derives from :class:`DataError`, whose message is one line that names the
+file and the fix; the ``hgbench`` command prints it as ``hgbench: error: ...`` (exit status 2).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,11 @@ def _how(dataset: str) -> str:
     return f"get it with `hgbench data download {dataset}` (or pass --data-dir / set HGBENCH_DATA)"
 
 
-class MissingDataError(FileNotFoundError):
+class DataError(Exception):
+    """A data problem whose message names the file and the fix (one line)."""
+
+
+class MissingDataError(DataError, FileNotFoundError):
     """A required data file does not exist."""
 
     def __init__(self, path: Path | str, expected: str, dataset: str) -> None:
@@ -20,7 +28,7 @@ class MissingDataError(FileNotFoundError):
         return str(self.args[0])
 
 
-class DataFormatError(ValueError):
+class DataFormatError(DataError, ValueError):
     """A data file exists but is truncated, malformed or fails its checksum."""
 
     def __init__(self, path: Path | str, problem: str, expected: str, dataset: str) -> None:
@@ -28,3 +36,11 @@ class DataFormatError(ValueError):
         super().__init__(
             f"bad data file {path}: {problem}; expected {expected}. Delete it and {_how(dataset)}"
         )
+
+
+class DownloadError(DataError, OSError):
+    """A download could not be made: the host refused, answered an HTTP error, timed out, or
+    the data directory could not be written."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -24,15 +24,26 @@ from hgbench.tasks.data.errors import DataFormatError, MissingDataError
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def _require(path: Path, expected: str, dataset: str) -> None:
+CIFAR_EXPECTED = "a CIFAR-10 python batch (pickled dict with 'data' uint8 [N, 3072] and 'labels')"
+PTB_EXPECTED = "Mikolov's PTB text: one sentence per line, words separated by spaces"
+
+
+def idx_expected(ndim: int) -> str:
+    """What an idx file with ``ndim`` dimensions is described as in errors."""
+    return f"an idx file with {ndim} dimension(s)"
+
+
+def require_file(path: Path, expected: str, dataset: str) -> Path:
+    """``path``, or :class:`MissingDataError` (naming what it should hold) when it is absent."""
     if not path.is_file():
         raise MissingDataError(path, expected, dataset)
+    return path
 
 
 def read_idx(path: Path, ndim: int, dataset: str = "fashion_mnist") -> np.ndarray:
     """An idx array (gzipped if the name ends in ``.gz``) with ``ndim`` dimensions."""
-    expected = f"an idx file with {ndim} dimension(s)"
-    _require(path, expected, dataset)
+    expected = idx_expected(ndim)
+    require_file(path, expected, dataset)
     try:
         with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
             raw = f.read()
@@ -92,8 +103,8 @@ def _key(d: dict, name: str) -> Any:
 
 def read_cifar_batch(path: Path, dataset: str = "cifar10") -> tuple[np.ndarray, np.ndarray]:
     """Images ``uint8 [N, 3, 32, 32]`` and labels ``int64 [N]`` of one CIFAR-10 batch file."""
-    expected = "a CIFAR-10 python batch (pickled dict with 'data' uint8 [N, 3072] and 'labels')"
-    _require(path, expected, dataset)
+    expected = CIFAR_EXPECTED
+    require_file(path, expected, dataset)
     try:
         with open(path, "rb") as f:
             obj = RestrictedUnpickler(f).load()  # type: ignore[arg-type]
@@ -118,8 +129,8 @@ def read_cifar_batch(path: Path, dataset: str = "cifar10") -> tuple[np.ndarray, 
 
 def read_ptb_words(path: Path, dataset: str = "ptb") -> list[str]:
     """The words of a PTB text file with ``<eos>`` after every line."""
-    expected = "Mikolov's PTB text: one sentence per line, words separated by spaces"
-    _require(path, expected, dataset)
+    expected = PTB_EXPECTED
+    require_file(path, expected, dataset)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -131,7 +142,7 @@ def read_ptb_words(path: Path, dataset: str = "ptb") -> list[str]:
 
 
 def _read_ints(path: Path, expected: str, dataset: str) -> np.ndarray:
-    _require(path, expected, dataset)
+    require_file(path, expected, dataset)
     try:
         return np.loadtxt(path, dtype=np.int64, ndmin=1)
     except ValueError as exc:
@@ -140,24 +151,43 @@ def _read_ints(path: Path, expected: str, dataset: str) -> np.ndarray:
         ) from exc
 
 
+UCI_DATA_EXPECTED = "whitespace-separated floats, one row per example, no header"
+UCI_FEATURES_EXPECTED = "0-based feature column indices"
+UCI_TARGET_EXPECTED = "one 0-based target column index"
+
+
 def read_uci(folder: Path, dataset: str = "uci") -> tuple[np.ndarray, np.ndarray]:
     """Features ``[N, D]`` and targets ``[N]`` of a UCI ``data.txt`` folder, selected by its
     ``index_features.txt`` / ``index_target.txt``."""
     data_path = folder / "data.txt"
-    expected = "whitespace-separated floats, one row per example, no header"
-    _require(data_path, expected, dataset)
+    expected = UCI_DATA_EXPECTED
+    require_file(data_path, expected, dataset)
     try:
         data = np.loadtxt(data_path, dtype=np.float64, ndmin=2)
     except ValueError as exc:
         raise DataFormatError(data_path, f"unparsable ({exc})", expected, dataset) from exc
-    feats = _read_ints(folder / "index_features.txt", "0-based feature column indices", dataset)
-    target = _read_ints(folder / "index_target.txt", "one 0-based target column index", dataset)
-    cols = data.shape[1]
-    if target.size != 1 or feats.size == 0 or max(feats.max(), target.max()) >= cols:
+    feats_path, target_path = folder / "index_features.txt", folder / "index_target.txt"
+    feats = _read_ints(feats_path, UCI_FEATURES_EXPECTED, dataset)
+    target = _read_ints(target_path, UCI_TARGET_EXPECTED, dataset)
+    if target.size != 1 or target[0] < 0:
+        raise DataFormatError(target_path, f"holds {target.tolist()}", UCI_TARGET_EXPECTED, dataset)
+    if feats.size == 0 or feats.min() < 0 or int(target[0]) in feats:
         raise DataFormatError(
-            folder / "index_target.txt",
-            f"column indices out of range for {cols} columns",
-            "indices into data.txt's columns",
+            feats_path,
+            f"holds {feats.tolist()} (target column {int(target[0])})",
+            UCI_FEATURES_EXPECTED + ", not including the target column",
+            dataset,
+        )
+    cols, needed = data.shape[1], int(max(feats.max(), target[0])) + 1
+    if cols < needed:
+        # The index files are tiny and rarely damaged; a data.txt short of columns (a lost
+        # target column) is the usual cause. `data check` tells which file differs.
+        raise DataFormatError(
+            data_path,
+            f"has {cols} columns, but {feats_path.name} and {target_path.name} use columns up "
+            f"to {needed - 1} (target column {int(target[0])}; `hgbench data check {dataset}` "
+            "shows which file differs from the published one)",
+            f"at least {needed} columns: the features and the target",
             dataset,
         )
     if not np.isfinite(data).all():
