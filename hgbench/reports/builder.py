@@ -177,7 +177,8 @@ def _summary_section(
     section.text(
         f"Time ratio vs fixed: median over finished runs of the steady per-step time (after "
         f"start-up) / the median of fixed's on the same task and budget. Start-up: method "
-        f"init and the first, tracing step(s), median over runs. Method time: start-up + "
+        f"init plus what the first step of each phase took beyond the steady per-step time "
+        f"(tracing, warm-up), median over runs. Method time: start-up + "
         f"steady. Peak memory: the run's own (above the worker's baseline; see the kind). Cost "
         f"counters are medians per init. {DERIVED_NOTE}. {ESTIMATED_NOTE}."
     )

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAD = 0.12  # inches around and between things
-TITLE = 0.3  # the suptitle's line, inches
 
 
 def _rooms(ax: Axes, renderer, dpi: float) -> tuple[float, float, float]:
@@ -66,7 +65,8 @@ def arrange(fig: Figure) -> None:
     above = max(r[2] for r in rooms.values())
     under = max(r[1] for r in rooms.values())
     suptitle = getattr(fig, "_suptitle", None)  # no public accessor of the Text
-    top = PAD + (TITLE if suptitle is not None else 0.0) + above
+    title_h = _extent_in(suptitle, renderer, dpi)[1] + PAD if suptitle is not None else 0.0
+    top = PAD + title_h + above
     bottom = under + below + PAD
     first = [ax for ax in axes if ax.get_subplotspec().colspan.start == 0]
     others = [ax for ax in axes if ax.get_subplotspec().colspan.start > 0]

@@ -62,7 +62,10 @@ def cd_figure(test: RankTest) -> Figure:
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0 - 0.4 / height))  # under the title; axis off
     ax.set_axis_off()
     low, high = 1, max(k, 2)
-    ax.set_xlim(low - (high - low) * 0.45, high + (high - low) * 0.45)
+    # room each side for the longest "label (rank)" at 8 pt (~0.6 em a glyph), in rank units
+    longest = max(len(f"{label} (0.00)") for label in ranks.index) * 0.6 * 8 / 72 + 0.5
+    per_inch = (high - low) / max(REPORT_WIDTH_IN - 2 * longest, 2.0)
+    ax.set_xlim(low - longest * per_inch, high + longest * per_inch)
     ax.set_ylim(-(half + 1.2), 1.6)
     ax.plot([low, high], [0, 0], color="black", linewidth=1)
     for r in range(low, high + 1):
@@ -77,14 +80,14 @@ def cd_figure(test: RankTest) -> Figure:
     elif np.isfinite(cd):
         ax.text(low, 1.15, f"CD = {cd:.2f}: wider than the axis, no two methods differ",
                 ha="left", va="center", fontsize=8)  # fmt: skip
-    left_edge, right_edge = low - (high - low) * 0.05, high + (high - low) * 0.05
+    left_edge, right_edge = low - 0.25 * per_inch, high + 0.25 * per_inch
     for i, (label, rank) in enumerate(ranks.items()):
         left = i < half
         row = -(i + 1) if left else -(k - i)
         edge = left_edge if left else right_edge
         ax.plot([rank, rank, edge], [0, row, row], color="#444", linewidth=0.8)
         ax.text(
-            edge - 0.03 * (high - low) if left else edge + 0.03 * (high - low), row,
+            edge - 0.08 * per_inch if left else edge + 0.08 * per_inch, row,
             f"{label} ({rank:.2f})", ha="right" if left else "left", va="center", fontsize=8,
         )  # fmt: skip
     for j, (a, b) in enumerate(cliques(ranks, cd if np.isfinite(cd) else 0.0)):

@@ -20,9 +20,9 @@ SUITE_NOTES = {
         "The quick suite is a plumbing check: every registered method on the embedded tasks "
         "with {inits} paired init(s) per method and {budget} steps. It shows that every method "
         "runs end to end and what the report looks like; it is not a comparison to draw "
-        "conclusions from: with fewer than {min_ci} inits no confidence interval is shown and "
-        "no paired test can reach significance. For conclusions run a paper suite "
-        "(`hgbench list` names them) or more inits (`hgbench run --inits 20`)."
+        "conclusions from: {inits} inits are too few to rank methods with confidence{few}. "
+        "For conclusions run a paper suite (`hgbench list` names them) or more inits "
+        "(`hgbench run --inits 20`)."
     ),
 }
 
@@ -55,11 +55,16 @@ def about_section(runs: pd.DataFrame, source: str) -> Section:
         inits = mine.groupby("task_key")[["seed", "init_index"]].apply(
             lambda d: len(d.drop_duplicates())
         )
+        few = (
+            f" (with fewer than {MIN_CI_RUNS} no confidence interval is shown)"
+            if inits.min() < MIN_CI_RUNS
+            else ""
+        )
         section.callout(
             note.format(
                 inits="/".join(map(str, sorted(set(inits)))),
                 budget="/".join(map(str, sorted(set(mine["budget_steps"].dropna().astype(int))))),
-                min_ci=MIN_CI_RUNS,
+                few=few,
             )
         )
     n_valid, n_div, n_fail = (int(runs[c].sum()) for c in ("valid", "diverged", "failed"))

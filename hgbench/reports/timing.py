@@ -1,7 +1,7 @@
 """Time ratios against ``fixed``, time to a target metric, and performance profiles.
 
-Which clock each uses (a run's start-up, the init and first tracing steps, would otherwise
-decide the ranking of short runs):
+Which clock each uses (a run's start-up, its init and the first steps' excess over the steady
+per-step time, would otherwise decide the ranking of short runs):
 
 - **time ratio vs fixed**: steady per-step time (``step_time_s``: the median over timed
   windows after start-up), start-up reported in its own column;
@@ -59,7 +59,8 @@ def time_ratios(runs: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
     timed. Each such run's steady per-step time (:func:`steady_step_time`) is divided by the
     median of the baseline's finished runs on the same task and budget; ``time_ratio`` is the
     median of these ratios (NaN where the task has no finished baseline run). Start-up (method
-    init and the first, tracing steps) is left out of the ratio and reported on its own.
+    init and the first steps' tracing and warm-up) is left out of the ratio and reported on
+    its own.
     ``time_derived`` is True when any time involved is a share of a batched computation's
     wall time, ``time_estimated`` when any per-step time was estimated from total method time.
     Columns: ``task_key, label, time_s, startup_s, step_time_s, time_ratio, time_derived,

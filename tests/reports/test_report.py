@@ -146,3 +146,21 @@ def test_degenerate_results_still_render(tmp_path: Path, rows: list[dict]) -> No
     html = index.read_text()
     assert 'id="paired"' in html and "fixed" in html
     assert {p.stem for p in (tmp_path / "figures").glob("*.png")} >= {"cdf_toy", "front_toy"}
+
+
+def test_header_says_what_the_quick_suite_is(tmp_path: Path) -> None:
+    from hgbench.reports.sections import about_section
+    from hgbench.reports.stats import classify_runs
+    from tests.reports.synthetic import make_runs
+
+    def callouts(suite: str, inits: int) -> list[str]:
+        rows = [{"suite": suite, "init_index": i, "budget_steps": 300} for i in range(inits)]
+        section = about_section(classify_runs(make_runs(rows)), "r.sqlite")
+        return [text for kind, text in section.blocks if kind == "callout"]
+
+    (three,) = callouts("quick", 3)
+    assert "plumbing check" in three and "3 paired init(s)" in three and "300 steps" in three
+    assert "fewer than 5 no confidence interval" in three
+    (six,) = callouts("quick", 6)
+    assert "6 paired init(s)" in six and "confidence interval" not in six
+    assert callouts("clarke_uci", 3) == []  # the note names the built-in quick suite only
