@@ -64,7 +64,14 @@ def task_display(rows: pd.DataFrame, alpha: float = ALPHA):
     display, marks = comparison_display(rows, alpha)
     best = str(rows.loc[rows["against"] == "best", "reference"].iloc[0])
     methods = sorted(set(rows["method"]) | set(rows["reference"]))
-    pairs = rows.groupby("method")["n_pairs"].max()
+    # the best method is only ever a reference: count its pairs there too
+    either = pd.concat(
+        [
+            rows[["method", "n_pairs"]],
+            rows[["reference", "n_pairs"]].rename(columns={"reference": "method"}),
+        ]
+    )
+    pairs = either.groupby("method")["n_pairs"].max()  # fmt: skip
     columns: dict[tuple[str, str], list[str]] = {
         ("", "method"): methods,
         ("", "pairs"): [fmt(pairs.get(m, np.nan)) for m in methods],
