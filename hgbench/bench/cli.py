@@ -185,18 +185,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     if df.empty:
         print(f"{args.results}: no runs")
         return 0
-    print(f"{args.results}: {len(df)} runs, schema {int(df.schema_version.iloc[0])}")
-    counts = df.groupby(["task", "label", "status"]).size().unstack(fill_value=0)
-    table = df.groupby(["task", "label"]).agg(
-        metric=("metric", "first"),
-        median_test_metric=("final_test_metric", "median"),
-        median_method_time_s=("method_time_s", "median"),
-        peak_mib=("peak_memory_bytes", lambda s: s.max() / 2**20),
-    )
-    import pandas as pd
+    from hgbench.reports.terminal import show_text
 
-    with pd.option_context("display.width", 200, "display.max_rows", 500):
-        print(table.join(counts).to_string(float_format=lambda v: f"{v:.4g}"))
+    print(show_text(df, args.results))
     return 0
 
 
