@@ -82,6 +82,11 @@ class Registry(Generic[T]):
         plugins = self._load_plugins()  # imports the built-in modules first
         return sorted({*self._builtin, *plugins})
 
+    def builtin_names(self) -> list[str]:
+        """The keys registered by hgbench's own modules (entry-point plugins excluded)."""
+        self._import_builtins()
+        return sorted(self._builtin)
+
     def get(self, key: str) -> T:
         self._import_builtins()
         if key in self._builtin:
