@@ -16,8 +16,8 @@ import time
 
 import torch
 
+from hgbench.analysis.cost import UnitCosts, calibrate_unit_costs, cost_ratio
 from hgbench.methods import METHODS
-from hgbench.methods.implicit.cost import UnitCosts, calibrate_unit_costs, cost_ratio
 from hgbench.spec import InitialHyper
 from hgbench.tasks import TASKS
 

@@ -8,7 +8,7 @@ update). Its stationary point and exact implicit-function-theorem hypergradient 
     dL_V(w*)/dλ = -∇L_V(w*)ᵀ (A + λI)⁻¹ w*,
 
 so every method's hypergradient can be compared with the exact one
-(:mod:`hgbench.methods.fidelity`). Features have scales spread over ``condition`` (the
+(:mod:`hgbench.analysis.fidelity`). Features have scales spread over ``condition`` (the
 condition number of A is about ``condition²``), validation data is drawn from the same
 distribution with fresh noise.
 """

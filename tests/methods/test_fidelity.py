@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hgbench.methods.fidelity import measure_fidelity
+from hgbench.analysis.fidelity import measure_fidelity
 from hgbench.spec import InitialHyper
 from hgbench.tasks import TASKS
 

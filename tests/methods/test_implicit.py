@@ -7,14 +7,14 @@ import math
 import pytest
 import torch
 
-from hgbench.methods import METHODS
-from hgbench.methods.fidelity import (
+from hgbench.analysis.fidelity import (
     measure_fidelity,
     run_batched,
     run_steps,
     stack_states,
     tiny_mlp_problem,
 )
+from hgbench.methods import METHODS
 from hgbench.methods.implicit import common
 from hgbench.methods.implicit.common import sgd_step
 from hgbench.spec import InitialHyper

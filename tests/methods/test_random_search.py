@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from hgbench.analysis.fidelity import run_batched, run_steps, stack_states, tiny_mlp_problem
 from hgbench.methods import METHODS
 from hgbench.methods.core.optim import sgd
-from hgbench.methods.fidelity import run_batched, run_steps, stack_states, tiny_mlp_problem
 from hgbench.methods.random_search import member_hypers
 from hgbench.spec import InitialHyper
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from hgbench.analysis.fidelity import run_batched, run_steps, stack_states, tiny_mlp_problem
 from hgbench.methods import METHODS
-from hgbench.methods.fidelity import run_batched, run_steps, stack_states, tiny_mlp_problem
 from hgbench.methods.implicit.common import sgd_step
 from hgbench.spec import InitialHyper
 
