@@ -21,7 +21,8 @@ and must be called exactly once per ``yield``; the task's gradient clipping is i
 differentiable optimizer's gradient callback; the runner sees the latest fast weights; and on
 leaving the context the fast weights and the optimizer state are written back (detached) to
 the model and the optimizer, as Clarke et al.'s ``patched_modules`` does, so consecutive
-contexts continue one training run.
+contexts continue one training run, and higher's references to the unrolled graph are dropped
+(no graph outlives its context; a loop should not keep a tracked loss alive either).
 
 Counting is approximate, and says so in every stored run (the setting ``cost_counts``): each
 forward pass of the model is counted, and a forward that ``diffopt.step`` differentiates
@@ -149,6 +150,7 @@ class HigherRun:
                 yield fmodel, diffopt
             finally:
                 self._write_back(opt, fmodel, diffopt)
+                _release(fmodel, diffopt)
 
     def _write_back(self, opt: torch.optim.Optimizer, fmodel: Any, diffopt: Any) -> None:
         """Fast weights into the model, the differentiable optimizer's state into ``opt``."""
@@ -160,6 +162,19 @@ class HigherRun:
                 for index, p in enumerate(group["params"]):
                     if index in state:
                         opt.state[p] = _detach(dict(state[index]))
+
+
+def _release(fmodel: Any, diffopt: Any) -> None:
+    """Drop higher's references to the unrolled graph (its history of fast weights, the
+    differentiable optimizer's state and last parameters) once a context is left, so no graph
+    outlives its context; ``fmodel`` stays usable at the written-back weights."""
+    if fmodel.fast_params is not None:
+        detached = [p.detach() for p in fmodel.fast_params]
+        fmodel._fast_params = [detached]  # the history goes
+        fmodel.update_params(detached)  # and the module's views follow
+    diffopt.state = [type(state)(dict) for state in diffopt.state]
+    for group in diffopt.param_groups:
+        group["params"] = [None] * len(group["params"])
 
 
 class HigherMethod(Method):

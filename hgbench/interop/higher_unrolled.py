@@ -70,7 +70,8 @@ class HigherUnrolled(HigherMethod):
         for m in itertools.count():
             for tracked, steps in ((False, self.T - self.k), (True, self.k)):
                 with run.innerloop_ctx(opt, track_higher_grads=tracked) as (fmodel, diffopt):
-                    override = {n: [v] for n, v in SGD_SPACE.natural(raw).items()}
+                    nat = SGD_SPACE.natural(raw)  # tensors of raw: tracked windows only
+                    override = {n: [v if tracked else v.detach()] for n, v in nat.items()}
                     for i in range(steps):
                         loss = fmodel(run.train_batch())
                         diffopt.step(loss, override=override)
@@ -85,4 +86,5 @@ class HigherUnrolled(HigherMethod):
                                 raw[n].copy_(v)
                         run.hypergrad = {n: raw[n].grad.detach().clone() for n in self.tuned}
                         run.hyper = {n: v.detach() for n, v in SGD_SPACE.natural(raw).items()}
+                        loss = loss.detach()  # no graph outlives the window
             yield loss

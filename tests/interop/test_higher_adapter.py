@@ -8,6 +8,7 @@ follows hgbench's ``unrolled`` step for step.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import sys
@@ -161,3 +162,25 @@ def test_settings_are_checked():
         HigherUnrolled(T=5, k=6)
     with pytest.raises(ValueError, match="setting 'cost_counts' must be one of 'approximate'"):
         HigherUnrolled(cost_counts="exact")
+
+
+def _graph_tensors() -> int:
+    """Tensors alive with an autograd graph behind them (more than one element)."""
+    gc.collect()
+    return sum(
+        1
+        for o in gc.get_objects()
+        if type(o) is torch.Tensor and o.grad_fn is not None and o.numel() > 1
+    )
+
+
+@needs_higher
+def test_no_unrolled_graph_outlives_its_window(problem):
+    method = HigherUnrolled(T=4, k=3)
+    state = method.init(problem, problem.init_weights(0), problem.init_model_state(), HYPER)
+    inside = []
+    for t in range(8):
+        state, _ = method.step(problem, state, t)
+        inside.append(_graph_tensors())
+    assert inside[2] > 0 and inside[6] > 0  # inside a tracked window: its graph is alive
+    assert inside[3] == 0 and inside[7] == 0  # after each hyper-step: nothing is left
