@@ -77,7 +77,8 @@ def test_runs_in_the_runner_counted_flagged_and_not_batched(registered, tmp_path
     assert list(runs.status) == ["ok", "ok"]
     assert (runs.batch_size == 1).all()  # asked for a batch of 2: not batchable, one by one
     settings = json.loads(runs.method_settings.iloc[0])
-    assert settings == {"cost_counts": "approximate", "T": 5, "k": 2,
+    assert not runs.counts_exact.any()  # flagged: the counts miss the unrolled backward
+    assert settings == {"T": 5, "k": 2,
                         "tuned": ["lr", "weight_decay", "momentum"], "meta_lr": 0.05}  # fmt: skip
     # seen: one gradient per weight step, one forward per hyper-step (the validation loss);
     # not seen: the backward through the window (unrolled counts 1 gradient + k-1 HVPs)
@@ -160,8 +161,6 @@ def test_without_the_extra_it_says_how_to_install_it(problem, monkeypatch):
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="higher_unrolled: k=6 must not exceed T=5"):
         HigherUnrolled(T=5, k=6)
-    with pytest.raises(ValueError, match="setting 'cost_counts' must be one of 'approximate'"):
-        HigherUnrolled(cost_counts="exact")
 
 
 def _graph_tensors() -> int:
