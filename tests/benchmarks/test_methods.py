@@ -3,8 +3,8 @@
 Each case times ``BENCH_STEPS`` seeded weight steps and stores its deterministic figures in
 ``extra_info``; the figures are a hard gate against ``tests/benchmarks/baseline.json``. A case
 the baseline lacks (an installed plugin's method) is a new case: it skips, saying so.
-Timings are compared base-vs-head with ``--benchmark-compare`` (README, "Tracking performance
-in CI"). In the plain test run (``--benchmark-disable``) each case runs once: the gate alone.
+Timings are compared base-vs-head with ``--benchmark-compare`` (``docs/ci.md``). In the plain
+test run (``--benchmark-disable``) each case runs once: the gate alone.
 """
 
 from __future__ import annotations
