@@ -13,6 +13,7 @@ import importlib.util
 import json
 import sys
 
+import pandas as pd
 import pytest
 import torch
 
@@ -102,6 +103,10 @@ def test_it_is_reported_like_any_method(registered, tmp_path):
     index = build_report(results, tmp_path / "report", n_boot=50)
     text = index.read_text()
     assert "higher_unrolled" in text and "unrolled" in text
+    summary = pd.read_csv(tmp_path / "report" / "tables" / "summary.csv").set_index("label")
+    assert not summary.loc["higher_unrolled[T=5,k=2]", "counts_exact"]
+    assert summary.loc["unrolled", "counts_exact"]
+    assert "20≈" in text  # its gradient count is shown as approximate; unrolled's is not
 
 
 class _BadLoop(HigherMethod):
