@@ -50,11 +50,13 @@ BUDGET = {"uci_energy": 200, "fashion_mnist": 200, "cifar10": 40, "ptb": 30}
 TINY: dict[str, dict[str, Any]] = {
     "uci_energy": {"width": 8},
     "fashion_mnist": {"hidden": [8], "train_rows": 200, "val_rows": 50, "test_rows": 50},
-    "cifar10": {"width": 4, "batch_size": 8, "train_rows": 64, "val_rows": 16, "test_rows": 16},
+    "cifar10": {"width": 2, "batch_size": 4, "train_rows": 32, "val_rows": 8, "test_rows": 8},
     "ptb": {"embed": 8, "width": 8, "layers": 2, "streams": 4, "bptt": 5, "train_rows": 4 * 40 + 1,
             "val_rows": 4 * 10 + 1, "test_rows": 4 * 10 + 1},
 }  # fmt: skip
-TINY_BUDGET = 20
+TINY_BUDGET = 9
+#: shorter hyper-steps in ``--tiny`` so that each phase runs steadily within the budget
+TINY_SETTINGS: dict[str, dict[str, Any]] = {"implicit": {"T": 3}, "unrolled": {"T": 3, "k": 2}}
 
 
 def overrides(task: str, tiny: bool) -> dict[str, Any]:
@@ -137,6 +139,8 @@ def measure_task(
         if time.monotonic() > deadline:
             out["runs"][label] = {"status": "not run", "message": "time box reached"}
             continue
+        if tiny:
+            settings = {**settings, **TINY_SETTINGS.get(method, {})}
         cfg = RunConfig(task=key, method=method, method_settings=settings, scale="paper",
                         task_overrides=ov, budget_steps=budget, eval_every=out["eval_every"],
                         device=device)  # fmt: skip

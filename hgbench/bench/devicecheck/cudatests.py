@@ -1,0 +1,64 @@
+"""Step 1 of the device check: the CUDA-marked tests, in a pytest subprocess, summarised from
+its JUnit XML report."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+#: ``-o addopts=`` drops the project's ``--benchmark-disable`` (pytest-benchmark may be absent)
+PYTEST_ARGS = ("-m", "cuda", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-rfEs")
+
+
+def pytest_command(junit: Path, paths: tuple[str, ...] = ("tests",)) -> list[str]:
+    return [sys.executable, "-m", "pytest", *PYTEST_ARGS, f"--junitxml={junit}", *paths]
+
+
+def parse_junit(path: Path) -> dict[str, Any]:
+    """Counts by outcome and one entry per test case (failures with their first lines)."""
+    root = ET.parse(path).getroot()
+    cases = []
+    for case in root.iter("testcase"):
+        outcome, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            node = case.find(tag)
+            if node is not None:
+                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
+                text = node.get("message") or node.text or ""
+                message = text.strip().splitlines()[0][:300] if text.strip() else ""
+                break
+        name = f"{case.get('classname', '')}::{case.get('name', '')}"
+        cases.append({"name": name, "outcome": outcome, "message": message,
+                      "time_s": float(case.get("time") or 0.0)})  # fmt: skip
+    counts = {k: sum(c["outcome"] == k for c in cases)
+              for k in ("passed", "failed", "error", "skipped")}  # fmt: skip
+    return {"counts": counts, "tests": cases}
+
+
+def run_cuda_tests(junit: Path, timeout_s: float, cwd: Path) -> dict[str, Any]:
+    """Run the CUDA-marked tests; the summary, or what is known when pytest ran out of time
+    or wrote no report."""
+    cmd = pytest_command(junit)
+    out: dict[str, Any] = {"command": " ".join(cmd[1:])}
+    try:
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout_s,
+                              check=False)  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        tail = (exc.stdout or b"")[-2000:]
+        out.update(status="timeout", output_tail=tail.decode() if isinstance(tail, bytes) else tail)
+        return out
+    out["returncode"] = done.returncode
+    out["output_tail"] = (done.stdout + done.stderr)[-3000:]
+    if not junit.is_file():
+        out["status"] = "failed"
+        out["error"] = "pytest wrote no JUnit report"
+        return out
+    out.update(parse_junit(junit))
+    c = out["counts"]
+    out["status"] = (
+        "ok" if c["failed"] == c["error"] == 0 and done.returncode in (0, 5) else "failed"
+    )
+    return out
