@@ -306,7 +306,8 @@ class Method(ABC):
     def phase(self, t: int) -> str:
         """The phase weight step ``t`` belongs to, for per-phase time and memory (e.g.
         ``"weights"`` and ``"hyperstep"``). Methods with phases set ``has_phases = True``.
-        The first step of each phase counts as start-up (it traces and warms caches)."""
+        What the first step of each phase takes beyond the phase's steady per-step time
+        counts as start-up (it traces and warms caches)."""
         return "step"
 
     def weights(self, state: State) -> tuple[Tensor, ModelState]:

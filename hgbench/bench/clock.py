@@ -1,9 +1,12 @@
 """The method clock: start-up apart from steady state, steady per-step time, per-phase time.
 
-What counts as **start-up**: the method's ``init`` plus the *first step of each phase* (a
-method without phases has one phase, so its first step): the calls that trace ``vmap`` and
-``torch.func`` transforms, allocate buffers and warm caches. Everything else the method does
-(the other steps and ``finalize``) is **steady** time.
+What counts as **start-up**: the method's ``init`` plus what the *first step of each phase*
+took beyond that phase's steady per-step time (a method without phases has one phase, so its
+first step): the calls that trace ``vmap`` and ``torch.func`` transforms, allocate buffers and
+warm caches. The first step's ordinary share of work stays steady time, so a phase that runs
+rarely but costs much (reversible learning's reverse pass) is not hidden in start-up; a phase
+that runs only once has no steady time to compare with and counts as steady. Everything else
+the method does (the other steps and ``finalize``) is **steady** time.
 
 **Steady per-step time**: the steady steps are timed in windows (between evaluation points, a
 window holds ``eval_every`` steps; the clock is read only at window boundaries) and the
@@ -78,6 +81,7 @@ class StepClock:
         self.phase_steps: dict[str, list[float]] = {}
         self.events: list[tuple[str, object, object]] = []  # CUDA (phase, start, end)
         self.run_peak = 0
+        self.first_step_s: dict[str, float] = {}  # the first step of each phase
 
     def now(self) -> float:
         self.sync()
@@ -102,7 +106,7 @@ class StepClock:
                 yield
             elapsed = self.now() - start
             self.t.method_s += elapsed
-            self.t.startup_s += elapsed
+            self.first_step_s[phase] = elapsed
             self.t.startup_steps += 1
             self.t.phase_s[phase] = self.t.phase_s.get(phase, 0.0) + elapsed
             return
@@ -187,16 +191,33 @@ class StepClock:
         self.pause()
         if self.per_step:
             self._combine_phases()
-        elif self.windows:
-            q25, q50, q75 = np.quantile(self.windows, [0.25, 0.5, 0.75])
-            self.t.step_s, self.t.step_q25_s, self.t.step_q75_s = float(q50), float(q25), float(q75)
+        else:
+            if self.windows:
+                q25, q50, q75 = np.quantile(self.windows, [0.25, 0.5, 0.75])
+                self.t.step_s, self.t.step_q25_s, self.t.step_q75_s = (float(q50), float(q25),
+                                                                       float(q75))  # fmt: skip
+                self._excess({p: self.t.step_s for p in self.first_step_s})
+            elif self.first_step_s:  # a single step: it is the steady per-step time
+                self.t.step_s = self.t.step_q25_s = self.t.step_q75_s = sum(
+                    self.first_step_s.values()
+                )
         return self.t
 
+    def _excess(self, steady: dict[str, float]) -> None:
+        """Start-up += what each phase's first step took beyond its steady per-step time."""
+        for phase, first in self.first_step_s.items():
+            if phase in steady and math.isfinite(steady[phase]):
+                self.t.startup_s += max(0.0, first - steady[phase])
+
     def _combine_phases(self) -> None:
-        total = sum(len(v) for v in self.phase_steps.values())
-        if not total:
-            return
+        samples = {p: list(v) for p, v in self.phase_steps.items() if v}
+        self._excess({p: float(np.median(v)) for p, v in samples.items()})
+        phases = set(samples) | set(self.first_step_s)
+        # each phase weighs by how many steps it took (its first included)
+        counts = {p: len(samples.get(p, [])) + (p in self.first_step_s) for p in phases}
+        total = sum(counts.values()) or 1
         stats = np.zeros(3)
-        for times in self.phase_steps.values():
-            stats += len(times) / total * np.quantile(times, [0.25, 0.5, 0.75])
+        for p in phases:
+            times = samples.get(p) or [self.first_step_s[p]]  # ran once: its only sample
+            stats += counts[p] / total * np.quantile(times, [0.25, 0.5, 0.75])
         self.t.step_q25_s, self.t.step_s, self.t.step_q75_s = (float(x) for x in stats)

@@ -55,8 +55,13 @@ RUNS: tuple[Column, ...] = _cols(
     ("diverged_step", "INTEGER", "0-based step of the first non-finite loss or hyperparameter"),
     # time (seconds; per init when time_is_share)
     ("method_time_s", "REAL", "start-up + steady method time (steps, init, finalize)"),
-    ("startup_time_s", "REAL", "method init plus the first step of each phase (traces, warm-up)"),
-    ("startup_steps", "INTEGER", "how many steps the start-up time includes"),
+    (
+        "startup_time_s",
+        "REAL",
+        "method init plus what the first step of each phase took beyond "
+        "that phase's steady per-step time (tracing, warm-up; hgbench.bench.clock)",
+    ),
+    ("startup_steps", "INTEGER", "first steps (one per phase) whose excess is start-up"),
     ("steady_time_s", "REAL", "method time after start-up (the other steps and finalize)"),
     ("step_time_s", "REAL", "steady per-step time: median over timed windows"),
     ("step_time_q25_s", "REAL", "25th percentile of the windows' per-step times"),

@@ -152,8 +152,10 @@ class Suite:
             for m in methods:
                 METHODS.get(m)
             variants = [v for v in variants if v[0] in methods] or [(m, {}) for m in methods]
-        for key, settings in variants:  # a bad setting is an error now, not in every worker
-            build_method(key, settings)
+        # a bad setting is an error now, not in every worker; the instance says whether it
+        # looks at validation data (random search does only with more than one member)
+        uses_val = {repr((k, sorted(st.items()))): build_method(k, st).uses_validation
+                    for k, st in variants}  # fmt: skip
         if self.baseline_train_split not in TRAIN_SPLITS:
             raise ValueError(
                 f"suite {self.name!r}: baseline_train_split must be one of "
@@ -166,7 +168,7 @@ class Suite:
         for task, (method, settings), seed, k in itertools.product(
             task_keys, variants, seeds if seeds is not None else self.seeds, range(len(init_values))
         ):
-            baseline = not METHODS.get(method).uses_validation
+            baseline = not uses_val[repr((method, sorted(settings.items())))]
             runs.append(
                 RunConfig(
                     task=task,

@@ -81,8 +81,8 @@ def test_phased_steps_are_timed_by_events_without_a_sync(fake):
         if t >= 3:  # both phases seen: steady steps
             assert fake.syncs == before, f"step {t} synchronised the device"
     tm = clock.timings()
-    # steady steps: weights at t = 1, 3, 4 (0.01 s each on the device), hyper at t = 5
-    assert tm.step_s == pytest.approx(0.75 * 0.01 + 0.25 * 0.05)
+    # weights ran 4 steps (0.01 s each on the device), hyper 2 (0.05 s): weighed by counts
+    assert tm.step_s == pytest.approx(4 / 6 * 0.01 + 2 / 6 * 0.05)
     assert tm.phase_peak_bytes == {"weights": 10, "hyper": 30}
     assert clock.run_peak_bytes() == 1000  # the init's transient is not lost to a reset
 

@@ -135,7 +135,7 @@ def test_steps_are_timed_at_their_device_duration():
     assert 0.4 * 0.008 <= t.step_s <= 3.0 * 0.008  # CUDA events: half a, half b
     extra = 12 * (0.012 - 0.004)  # 12 steps of each phase; the common work cancels
     assert 0.5 * extra <= t.phase_s["b"] - t.phase_s["a"] <= 2.0 * extra
-    assert t.startup_steps == 2 and t.startup_s >= 0.4 * 0.016
+    assert t.startup_steps == 2
 
 
 def test_run_owned_and_phase_peaks_are_the_known_allocations():

@@ -105,3 +105,23 @@ def test_clip_by_global_norm_matches_torch():
 def test_unknown_optimizer_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown optimizer 'sgdd'.*adam"):
         O.get_optimizer("sgdd")
+
+
+def test_tree_adam_follows_torch_optim_adam_on_a_dict_of_tensors():
+    from hgbench.methods.core.optim import tree_adam, tree_adam_init
+
+    gen = torch.Generator().manual_seed(0)
+    params = {"a": torch.randn(3, generator=gen, dtype=torch.float64),
+              "b": torch.randn((), generator=gen, dtype=torch.float64)}  # fmt: skip
+    ref = {k: v.clone().requires_grad_() for k, v in params.items()}
+    opt = torch.optim.Adam(ref.values(), lr=0.05, betas=(0.9, 0.99))
+    state = tree_adam_init(params)
+    for _ in range(6):
+        grads = {k: torch.sin(3 * v) + v**2 for k, v in params.items()}
+        for p in ref.values():
+            p.grad = (torch.sin(3 * p) + p**2).detach()
+        opt.step()
+        params, state = tree_adam(params, grads, state, 0.05, 0.9, 0.99)
+        for k in params:
+            torch.testing.assert_close(params[k], ref[k].detach(), rtol=1e-12, atol=1e-14)
+    assert int(state["step"]) == 6

@@ -13,8 +13,9 @@ oracle tests check step for step in float64.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -101,8 +102,12 @@ def adam_direction(
     beta2: Hyper = 0.999,
     eps: float = 1e-8,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """Adam's direction ``m̂ / (√v̂ + ε)`` (``torch.optim.Adam``, L2 form) and new state."""
-    d = g + weight_decay * w
+    """Adam's direction ``m̂ / (√v̂ + ε)`` (``torch.optim.Adam``, L2 form) and new state.
+
+    ``state["step"]`` may be a 0-d tensor or a Python number (then the bias corrections are
+    Python floats). A Python zero ``weight_decay`` skips its arithmetic.
+    """
+    d = g if _is_zero(weight_decay) else g + weight_decay * w
     step = state["step"] + 1
     m = beta1 * state["exp_avg"] + (1 - beta1) * d
     v = beta2 * state["exp_avg_sq"] + (1 - beta2) * d * d
@@ -125,6 +130,39 @@ def adam(
     """Adam (Kingma & Ba 2015) as ``torch.optim.Adam`` computes it (no AMSGrad)."""
     direction, new_state = adam_direction(w, g, state, weight_decay, beta1, beta2, eps)
     return w - lr * direction, new_state
+
+
+def tree_adam_init(params: Mapping[str, Tensor]) -> dict[str, Any]:
+    """Adam state for a dict of tensors (e.g. raw hyperparameters): per-entry moments and one
+    step count, the state :func:`tree_adam` updates."""
+    any_leaf = next(iter(params.values()))
+    return {
+        "exp_avg": {k: torch.zeros_like(v) for k, v in params.items()},
+        "exp_avg_sq": {k: torch.zeros_like(v) for k, v in params.items()},
+        "step": any_leaf.new_zeros(()),
+    }
+
+
+def tree_adam(
+    params: Mapping[str, Tensor],
+    grads: Mapping[str, Tensor],
+    state: Mapping[str, Any],
+    lr: Hyper,
+    beta1: Hyper = 0.9,
+    beta2: Hyper = 0.999,
+    eps: float = 1e-8,
+) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """One Adam step on the entries of ``params`` that have a gradient in ``grads`` (the
+    others are returned unchanged): :func:`adam_direction` per entry with a shared step count.
+    The meta-optimizer of the implicit, unrolled and reversible methods."""
+    new_params, m, v = dict(params), dict(state["exp_avg"]), dict(state["exp_avg_sq"])
+    step = state["step"]
+    for name, g in grads.items():
+        entry = {"exp_avg": m[name], "exp_avg_sq": v[name], "step": state["step"]}
+        direction, out = adam_direction(g, g, entry, 0.0, beta1, beta2, eps)
+        new_params[name] = params[name] - lr * direction
+        m[name], v[name], step = out["exp_avg"], out["exp_avg_sq"], out["step"]
+    return new_params, {"exp_avg": m, "exp_avg_sq": v, "step": step}
 
 
 # ------------------------------------------------------------------------------- AdaGrad

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from hgbench.methods.core.diff import value_and_grad
 from hgbench.methods.core.hyper import LOG10, LOG10_LR, LOGIT, HyperSpace, summarise
-from hgbench.methods.core.optim import clip_by_global_norm, sgd, sgd_init
+from hgbench.methods.core.optim import clip_by_global_norm, sgd, sgd_init, tree_adam
 from hgbench.spec import InitialHyper, ModelState, Problem, State
 
 #: The transformed space of the SGD hyperparameters (Clarke et al., 2022).
@@ -86,31 +86,6 @@ def plain_step(problem: Problem, state: State, t: int) -> tuple[State, Tensor]:
     return {**state, "w": w, "momentum_buffer": buf, "mstate": mstate}, loss
 
 
-def meta_adam(
-    raw: Mapping[str, Tensor],
-    grads: Mapping[str, Tensor],
-    m: Mapping[str, Tensor],
-    v: Mapping[str, Tensor],
-    count: int,
-    lr: float,
-    betas: tuple[float, float],
-    eps: float = 1e-8,
-) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
-    """One Adam step (Kingma & Ba, 2015) on the tuned raw hyperparameters, pure.
-
-    ``count`` is the 1-based hyper-step number (a Python int, so bias correction needs no
-    tensor state). Non-finite gradients propagate into the result, never masked.
-    """
-    b1, b2 = betas
-    c1, c2 = 1.0 - b1**count, 1.0 - b2**count
-    new_raw, new_m, new_v = dict(raw), {}, {}
-    for n, g in grads.items():
-        new_m[n] = b1 * m[n] + (1.0 - b1) * g
-        new_v[n] = b2 * v[n] + (1.0 - b2) * g * g
-        new_raw[n] = raw[n] - lr * (new_m[n] / c1) / ((new_v[n] / c2).sqrt() + eps)
-    return new_raw, new_m, new_v
-
-
 def apply_hypergradient(
     state: State,
     grads: Mapping[str, Tensor],
@@ -118,8 +93,12 @@ def apply_hypergradient(
     lr: float,
     betas: tuple[float, float],
 ) -> State:
-    """Meta-Adam step on the tuned hyperparameters, clamp, detach; store the hypergradient."""
-    raw, m, v = meta_adam(state["raw"], grads, state["meta_m"], state["meta_v"], count, lr, betas)
+    """Meta-Adam step (the core's :func:`~hgbench.methods.core.optim.tree_adam`) on the tuned
+    hyperparameters, clamp, detach; store the hypergradient. ``count`` is the 1-based
+    hyper-step number (a Python int, so the bias correction needs no tensor state)."""
+    adam_state = {"exp_avg": state["meta_m"], "exp_avg_sq": state["meta_v"], "step": count - 1}
+    raw, out = tree_adam(state["raw"], grads, adam_state, lr, *betas)
+    m, v = out["exp_avg"], out["exp_avg_sq"]
     raw = {n: t.detach() for n, t in SGD_SPACE.clamp(raw).items()}
     return {
         **state,

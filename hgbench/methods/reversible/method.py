@@ -18,6 +18,7 @@ from torch import Tensor
 
 from hgbench.methods import METHODS
 from hgbench.methods.core import layout as layout_ids
+from hgbench.methods.core.optim import tree_adam_init
 from hgbench.methods.reversible import core
 from hgbench.methods.reversible import fixedpoint as fx
 from hgbench.methods.reversible import schedule as sch
@@ -127,7 +128,7 @@ class ScheduleMethod(Method):
             "w_base": w_base,
             "mstate": mstate,
             "hyper": raw,
-            "adam": sch.adam_init(raw),
+            "adam": tree_adam_init(raw),
             "k": torch.zeros((), dtype=torch.int64, device=problem.device),
             "meta_objective": zero + float("nan"),
         }

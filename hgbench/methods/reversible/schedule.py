@@ -25,6 +25,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
+from hgbench.methods.core.optim import tree_adam
 from hgbench.methods.reversible.fixedpoint import DENOM
 
 Hyper = dict[str, Tensor]
@@ -136,33 +137,14 @@ def raw_gradient(hyper: Hyper, nat_grad: dict[str, Tensor], learn: tuple[str, ..
     return {k: v if k in learned else torch.zeros_like(v) for k, v in g.items()}
 
 
-def adam_init(hyper: Hyper) -> dict[str, Tensor | Hyper]:
-    return {
-        "m": {k: torch.zeros_like(v) for k, v in hyper.items()},
-        "v": {k: torch.zeros_like(v) for k, v in hyper.items()},
-        "count": torch.zeros((), dtype=hyper["log_alpha"].dtype, device=hyper["log_alpha"].device),
-    }
-
-
 def adam_step(
-    hyper: Hyper,
-    grad: Hyper,
-    state: dict,
-    lr: float,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
+    hyper: Hyper, grad: Hyper, state: dict, lr: float, betas: tuple[float, float] = (0.9, 0.999)
 ) -> tuple[Hyper, dict]:
-    """One Adam step (Kingma & Ba 2015, bias-corrected) on the raw hyperparameters, then the
-    momentum logits are clamped so that γ stays a valid rational."""
-    b1, b2 = betas
-    count = state["count"] + 1
-    m = {k: b1 * state["m"][k] + (1 - b1) * grad[k] for k in hyper}
-    v = {k: b2 * state["v"][k] + (1 - b2) * grad[k] ** 2 for k in hyper}
-    c1 = 1 - b1**count
-    c2 = 1 - b2**count
-    new = {k: hyper[k] - lr * (m[k] / c1) / ((v[k] / c2).sqrt() + eps) for k in hyper}
+    """One Adam step (the core's :func:`~hgbench.methods.core.optim.tree_adam`) on the raw
+    hyperparameters, then the momentum logits are clamped so that γ stays a valid rational."""
+    new, state = tree_adam(hyper, grad, state, lr, *betas)
     new["logit_gamma"] = new["logit_gamma"].clamp(-LOGIT_GAMMA_MAX, LOGIT_GAMMA_MAX)
-    return new, {"m": m, "v": v, "count": count}
+    return new, state
 
 
 def record(hyper: Hyper, k: Tensor, num_groups: int) -> dict[str, Tensor]:

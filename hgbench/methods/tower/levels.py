@@ -8,6 +8,11 @@ update ``x ← x - delta``; the tower differentiates ``delta`` in ``h``: by the 
 ``vjp`` where it has one (``sgd``, ``adam``, ``adam_alpha``: the cheap levels' cost is the
 autograd recomputation), else by reverse mode through ``delta`` (``torch.func.vjp``).
 
+The ``sgdm``, ``adam`` and ``adam_alpha`` levels step along the functional core's directions
+(:mod:`hgbench.methods.core.optim`); ``adagrad`` and ``rmsprop`` are gdtuo's own forms (ε inside
+the square root, AdaGrad's accumulator starting at 0.1, RMSProp's lr as a square), which
+``torch.optim`` and the core do not offer.
+
 =============  ======================  ==============================================
 name           raw ``h``               update direction
 =============  ======================  ==============================================
@@ -30,7 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from hgbench.methods.core.optim import adam_direction, adam_init
+from hgbench.methods.core.optim import adam_direction, adam_init, sgd_direction, sgd_init
 
 ADAM_EPS = 1e-8
 ADAGRAD_G0 = 0.1
@@ -76,8 +81,8 @@ def _sgd_delta(g, state, h, step, ids):
 
 
 def _sgdm_delta(g, state, h, step, ids):
-    buf = h[1] * state["buf"] + g
-    return h[0] * buf, {"buf": buf}
+    direction, new = sgd_direction(g, g, state, momentum=h[1])  # b = μ b + g
+    return h[0] * direction, new
 
 
 def _adam_delta(g, state, h, step, ids):
@@ -167,7 +172,7 @@ LEVELS: dict[str, Level] = {
             ("lr", "momentum"),
             lambda n: [n["lr"], n["momentum"]],
             lambda h: {"lr": h[0], "momentum": h[1]},
-            lambda x: {"buf": torch.zeros_like(x)},
+            sgd_init,
             _sgdm_delta,
             0.01,
         ),
