@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from hgbench.bench.devicecheck.cli import main
-from hgbench.bench.devicecheck.cudatests import parse_junit, pytest_command
+from hgbench.bench.devicecheck.cudatests import parse_junit, parse_verbose, pytest_command
 from hgbench.bench.devicecheck.orchestrate import Step, run_steps
 from hgbench.bench.devicecheck.report import markdown
 from hgbench.bench.devicecheck.targets import judge_all
@@ -83,6 +83,11 @@ def test_junit_summary_and_command(tmp_path):
     assert summary["counts"] == {"passed": 1, "failed": 1, "error": 0, "skipped": 1}
     bad = next(t for t in summary["tests"] if t["outcome"] == "failed")
     assert bad["name"] == "tests.cuda.test_a::test_bad" and bad["message"] == "assert 1 == 2"
+    cut_short = ("tests/cuda/test_a.py::test_ok PASSED [ 50%]\n"
+                 "tests/cuda/test_a.py::test_bad[x y] FAILED [100%]\n")  # fmt: skip
+    partial = parse_verbose(cut_short)
+    assert partial["counts"] == {"passed": 1, "failed": 1, "error": 0, "skipped": 0}
+    assert partial["tests"][1]["name"] == "tests/cuda/test_a.py::test_bad[x y]"
     cmd = pytest_command(path)
     assert cmd[1:3] == ["-m", "pytest"] and cmd[cmd.index("-m", 3) + 1] == "cuda"
     assert "addopts=" in cmd  # no plugin options the device may lack

@@ -179,7 +179,11 @@ LEAK_CONFIGS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("key,settings", LEAK_CONFIGS, ids=lambda v: str(v))
+def _ids(configs: list[tuple[str, dict]]) -> list[str]:
+    return [k + "".join(f"-{a}={b}" for a, b in s.items()) for k, s in configs]
+
+
+@pytest.mark.parametrize("key,settings", LEAK_CONFIGS, ids=_ids(LEAK_CONFIGS))
 def test_nothing_is_left_allocated_after_a_run(key, settings):
     if not ON_CUDA:
         pytest.skip("the CUDA caching allocator's figures only")
@@ -244,7 +248,7 @@ BATCH_CONFIGS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("key,settings", BATCH_CONFIGS, ids=lambda v: str(v))
+@pytest.mark.parametrize("key,settings", BATCH_CONFIGS, ids=_ids(BATCH_CONFIGS))
 def test_batched_inits_equal_one_by_one(key, settings):
     def cfg(k: int, size: int) -> RunConfig:
         return RunConfig(task="synthetic_uci_energy", method=key, method_settings=settings,
