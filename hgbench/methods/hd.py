@@ -8,14 +8,18 @@ Before each weight step the learning rate takes one gradient step on the trainin
 
 where ``g`` is the training gradient with L2 weight decay folded in and ``u`` the update
 direction the base optimizer stepped along (``u_0 = 0``): the gradient for SGD-HD, the
-Nesterov direction for SGDN-HD, ``m̂ / (√v̂ + ε)`` for Adam-HD. The dot product runs over the
-whole flat weight vector, so α is updated **once** per step. The reference AdamHD updates α
-once per parameter tensor inside its loop (a known bug); that bug is fixed here.
+Nesterov direction ``d + μ b`` for SGDN-HD, and for Adam-HD Adam's step divided by α (see
+:class:`AdamHD` for its two forms). This is the reference code's rule
+(gbaydin/hypergradient-descent, ``SGDHD`` and ``AdamHD``), one known bug fixed: the dot
+product runs over the whole flat weight vector and α is updated **once** per step, where the
+reference ``AdamHD`` adds each parameter tensor's share to α inside its loop over tensors, so
+every tensor steps with a different α (its ``SGDHD`` already uses one flat dot product).
 
 Options: ``multiplicative`` uses the paper's multiplicative rule
 ``α_t = α_{t-1} (1 + β cos(g_t, u_{t-1}))`` (the paper writes ``1 - β cos(∇f, ∇_α u)`` with
-``∇_α u = -u`` the derivative of the update function; the same rule); ``nonnegative`` clamps
-α at zero (off by default, as in the paper, where α may go negative).
+``∇_α u = -u`` the derivative of the update function; the same rule; not in the reference
+code); ``nonnegative`` clamps α at zero (off by default, as in the paper, where α may go
+negative).
 
 See also: :mod:`hgbench.methods.tower` (height 1 with SGD levels is SGD-HD).
 """
@@ -134,9 +138,33 @@ class SGDNHD(HypergradientDescent):
 @METHODS.register("hd_adam")
 class AdamHD(HypergradientDescent):
     """Adam-HD: Baydin et al. 2018 (ICLR), hypergradient descent on Adam's lr (α updated once
-    per step from all tensors; the reference's per-tensor update is fixed)."""
+    per step from all tensors; the reference's per-tensor update is fixed, see the module
+    docstring).
+
+    ``adam_form`` places Adam's ε, and with it the direction ``u`` the hypergradient uses:
+
+    * ``"reference"`` (default): ``w ← w - α √(1-β2^t)/(1-β1^t) · m / (√v + ε)``, the form
+      of the reference ``AdamHD`` (and of older ``torch.optim.Adam``; the "more efficient"
+      order of computation in Kingma & Ba's Section 2), so
+      ``u_t = √(1-β2^t)/(1-β1^t) · m_t / (√v_t + ε)`` and ``h = g_t · u_{t-1}`` is exactly
+      the reference's ``h``;
+    * ``"torch"``: ``w ← w - α m̂ / (√v̂ + ε)`` (``torch.optim.Adam`` today), ``u = m̂/(√v̂+ε)``.
+
+    They differ from the first step by ε's weight: the reference form equals the torch form
+    with ε replaced by ``ε / √(1-β2^t)`` (about 31.6 ε at t = 1).
+    """
 
     key = "hd_adam"
     base = "adam"
 
     beta: float = setting(1e-7, low=0.0, doc="hypergradient step size")
+    adam_form: str = setting(
+        "reference",
+        choices=("reference", "torch"),
+        doc="reference: ε added to √v with the bias corrections in the step size (Baydin et "
+        "al.'s AdamHD); torch: ε added to √v̂ (torch.optim.Adam today)",
+    )
+
+    def _direction(self, w: Tensor, d: Tensor, opt: dict[str, Tensor], consts: dict[str, Tensor]):
+        eps_on = "v" if self.adam_form == "reference" else "v_hat"
+        return self.core.direction(w, d, opt, eps_on=eps_on)

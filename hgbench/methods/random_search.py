@@ -19,8 +19,10 @@ from hgbench.settings import setting
 from hgbench.spec import InitialHyper, ModelState, Problem, State
 from hgbench.spec import Method as _Method
 
-#: lr multipliers of "Random (×LR)" (Clarke et al., 2022): U(0.95, 1.01) per hyper-step
-JITTER_RANGE = (0.95, 1.01)
+#: range of the per-run lr multiplier of "Random (×LR)" (Clarke et al., 2022)
+MULTIPLIER_RANGE = (0.95, 1.01)
+#: natural lr bounds the stepped lr is clamped to (log10 lr in [-10, 0], as every Clarke method)
+LR_BOUNDS = (1e-10, 1.0)
 
 
 def member_hypers(hyper: InitialHyper, n: int, seed: int = 0) -> list[InitialHyper]:
@@ -61,21 +63,34 @@ class RandomSearch(_Method):
     Hernández-Lobato, ICLR 2022 (arXiv 2110.10461).
 
     The N members (``n``; member 0 is the paired init, see :func:`member_hypers`) train as one
-    vmapped state, each with fixed lr, wd and momentum (SGD, PyTorch form). ``lr_jitter``:
-    every ``T`` steps each member's lr is multiplied by a U(0.95, 1.01) draw, precomputed at
-    ``init`` for ``horizon`` steps from a seeded generator (deterministic and vmap-safe).
+    vmapped state, each with fixed lr, wd and momentum (SGD, PyTorch form). ``stepped_lr``
+    ("Random (×LR)", the reference config ``Random_SteppedLR``): each member draws one lr
+    multiplier ``m ~ U(0.95, 1.01)`` at ``init`` (seeded; the reference's override generator
+    draws one ``lr_multiplier`` per run) and after every ``T`` weight steps its lr becomes
+    ``clamp(lr · m, 1e-10, 1)``, so the lr follows the geometric schedule ``lr_0 m^k``.
     ``finalize`` selects the member with the lowest full validation loss; before that the
     reported loss, weights and hyperparameters are the member with the lowest current train
     loss. Cost: N runs (``runs_per_init = n``; the gradient counter counts all N).
+
+    With ``n = 1`` the method never looks at validation data (``uses_validation`` is False:
+    a paper suite trains it on train+val, as the reference's ``Random`` and
+    ``Random_SteppedLR`` configs with ``validation_proportion: 0``); with ``n > 1`` it
+    selects on validation data and trains on train only, as ``Random_Validation`` behind
+    "Random (3-batched)".
     """
 
     key: ClassVar[str] = "random_search"
 
     n: int = setting(3, low=1, doc="members (runs) per init")
-    lr_jitter: bool = setting(False, doc='"Random (×LR)": lr × U(0.95, 1.01) every T steps')
-    T: int = setting(10, low=1, doc="steps between lr jitters")
-    horizon: int = setting(100_000, low=1, doc="steps the jitter draws are made for")
-    seed: int = setting(0, doc="seed of the members' hyperparameters and jitter")
+    stepped_lr: bool = setting(
+        False, doc='"Random (×LR)": lr × m every T steps, m ~ U(0.95, 1.01) once per member'
+    )
+    T: int = setting(10, low=1, doc="weight steps between lr multiplications")
+    seed: int = setting(0, doc="seed of the members' hyperparameters and lr multipliers")
+
+    @property
+    def uses_validation(self) -> bool:  # type: ignore[override]
+        return self.n > 1
 
     @property
     def runs_per_init(self) -> int:  # type: ignore[override]
@@ -100,15 +115,13 @@ class RandomSearch(_Method):
             },
             "best": torch.zeros((), dtype=torch.long, device=w0.device),
         }
-        if self.lr_jitter:
+        if self.stepped_lr:
             rng = np.random.default_rng([self.seed, hyper.index, 0x717])
-            draws = rng.uniform(*JITTER_RANGE, size=(self.n, self.horizon // self.T))
-            state["jitter"] = torch.tensor(draws, dtype=w0.dtype, device=w0.device)
+            draws = rng.uniform(*MULTIPLIER_RANGE, size=self.n)
+            state["lr_multiplier"] = torch.tensor(draws, dtype=w0.dtype, device=w0.device)
         return state
 
     def step(self, problem: Problem, state: State, t: int) -> tuple[State, Tensor]:
-        if t >= self.horizon:
-            raise ValueError(f"random_search: step {t} is past horizon={self.horizon}")
         batch = problem.train_batch(t)
 
         def member(m: dict[str, Any]) -> tuple[Tensor, Tensor, ModelState, Tensor]:
@@ -133,8 +146,8 @@ class RandomSearch(_Method):
             w, buf, ms, losses = vmap(member)(state["members"])
             problem.counter.add(gradient=self.n - 1)  # one issued, vmapped over n members
         members = {**state["members"], "w": w, "momentum_buffer": buf, "mstate": ms}
-        if self.lr_jitter and (t + 1) % self.T == 0:
-            members["lr"] = members["lr"] * state["jitter"][:, (t + 1) // self.T - 1]
+        if self.stepped_lr and (t + 1) % self.T == 0:
+            members["lr"] = (members["lr"] * state["lr_multiplier"]).clamp(*LR_BOUNDS)
         best = _best(losses)
         return {**state, "members": members, "best": best}, _take(losses, best)
 

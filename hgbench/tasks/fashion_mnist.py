@@ -3,8 +3,20 @@
 Clarke et al. (ICLR 2022) setup: the official 60k training images split in file order into
 50k train / 10k validation, the official 10k test set; batch 50; 10 epochs (10,000 steps) at
 paper scale; final test losses above 1e3 count as diverged. Pixels are scaled to [0, 1] and
-z-normalised with the train+val mean and standard deviation (one scalar each). The reported
-metric is the test cross-entropy ``"loss"``; ``"accuracy"`` is reported alongside.
+z-normalised with statistics of all 60k official training images (train+val), chosen by the
+scale parameter ``normalise``:
+
+* ``"scalar"`` (default): one mean and one standard deviation over every pixel;
+* ``"pixel"``: a mean and an (unbiased) standard deviation per pixel, a zero one replaced by
+  1 — Clarke et al.'s reference code (``make_split_datasets`` in its ``datasets.py``
+  normalises the ``[N, 784]`` training tensor along dimension 0). The rarest pixels then have
+  standard deviations near 4e-4, so their rare non-zero values become inputs in the hundreds;
+* ``"center"``: the per-pixel mean subtracted, no scaling — Maclaurin et al.'s code
+  (``load_data(normalize=True)`` in HIPS/hypergrad's ``data.py``);
+* ``"none"``: pixels in [0, 1] as they are — ``ToTensor()`` alone, as in the MNIST example of
+  Chandra et al.'s reference (kach/gradient-descent-the-ultimate-optimizer).
+
+The reported metric is the test cross-entropy ``"loss"``; ``"accuracy"`` is reported alongside.
 """
 
 from __future__ import annotations
@@ -30,6 +42,29 @@ FILES = {
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 N_VAL = 10_000
+NORMALISATIONS = ("scalar", "pixel", "center", "none")
+
+
+def normalisation(
+    images: np.ndarray, scaled: np.ndarray, how: str, key: str = "fashion_mnist"
+) -> tuple[Any, Any]:
+    """Mean and standard deviation (broadcastable to ``[N, 28, 28]``) for ``scaled``, the
+    uint8 ``images`` divided by 255 (see the module docstring for the choices). Per-pixel
+    statistics come from the integer pixels in float64, so a constant pixel has a standard
+    deviation of exactly 0 and normalises to exactly 0."""
+    if how == "scalar":
+        return float(scaled.mean()), float(scaled.std())
+    if how in ("pixel", "center"):
+        mean = (images.mean(axis=0, dtype=np.float64) / 255.0).astype(np.float32)
+        if how == "center":
+            return mean, 1.0
+        std = images.std(axis=0, ddof=1, dtype=np.float64)
+        std = np.where(std > 0, std, 255.0)
+        return mean, (std / 255.0).astype(np.float32)
+    if how == "none":
+        return 0.0, 1.0
+    valid = ", ".join(map(repr, NORMALISATIONS))
+    raise ValueError(f"{key}: normalise must be one of {valid}, got {how!r}")
 
 
 def fashion_mnist_files(data_dir: str | Path | None = None) -> list[Path]:
@@ -66,10 +101,14 @@ def load_fashion_mnist(
     return out
 
 
-def flatten_mlp(hidden: list[int]) -> nn.Module:
+#: hidden-layer activations of the MLP (``tanh``: Chandra et al.'s MNIST example)
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+def flatten_mlp(hidden: list[int], activation: str = "relu") -> nn.Module:
     """MLP 784-hidden...-10 on flattened 28x28 images (``[50]``: Clarke et al.;
-    ``[50, 50, 50]``: Maclaurin et al. 2015)."""
-    return nn.Sequential(nn.Flatten(), *mlp([784, *hidden, 10]))
+    ``[50, 50, 50]``: Maclaurin et al. 2015), ``activation`` between the linear layers."""
+    return nn.Sequential(nn.Flatten(), *mlp([784, *hidden, 10], ACTIVATIONS[activation]))
 
 
 @TASKS.register("fashion_mnist")
@@ -77,7 +116,9 @@ class FashionMnist(ScaledTask):
     """Fashion-MNIST classification, MLP 784-hidden-10, batch 50 (see the module docstring).
 
     Small scale: the first 5,000 training images, 1,000 validation images, 300 steps.
-    ``hidden`` lists the hidden layer widths (default ``[50]``).
+    ``hidden`` lists the hidden layer widths (default ``[50]``); ``normalise`` is
+    ``"scalar"`` (default), ``"pixel"``, ``"center"`` or ``"none"`` (see the module docstring);
+    ``activation`` is ``"relu"`` (default) or ``"tanh"``.
     """
 
     key: ClassVar[str] = "fashion_mnist"
@@ -89,6 +130,8 @@ class FashionMnist(ScaledTask):
             "subset": 5000,
             "val_subset": 1000,
             "batch_size": 50,
+            "normalise": "scalar",
+            "activation": "relu",
         },
         "paper": {
             "steps": 10_000,
@@ -96,8 +139,19 @@ class FashionMnist(ScaledTask):
             "subset": None,
             "val_subset": None,
             "batch_size": 50,
+            "normalise": "scalar",
+            "activation": "relu",
         },
     }
+
+    def __init__(self, scale: str = "small", **overrides: Any) -> None:
+        super().__init__(scale, **overrides)
+        for name, valid in (("normalise", NORMALISATIONS), ("activation", tuple(ACTIVATIONS))):
+            if self.params[name] not in valid:
+                raise ValueError(
+                    f"{self.key}: {name} must be one of {', '.join(map(repr, valid))}, "
+                    f"got {self.params[name]!r}"
+                )
 
     def data_files(self, data_dir: str | None = None) -> list[Path]:
         return fashion_mnist_files(data_dir)
@@ -108,15 +162,15 @@ class FashionMnist(ScaledTask):
         n_train = len(y) - N_VAL
         if n_train < 1:
             raise ValueError(f"{self.key}: need more than {N_VAL} training images, got {len(y)}")
+        p = self.params
         scaled = x.astype(np.float32) / 255.0
-        mean, std = float(scaled.mean()), float(scaled.std())
+        mean, std = normalisation(x, scaled, p["normalise"], self.key)
         xt = torch.from_numpy((scaled - mean) / std)
         yt = torch.from_numpy(y)
         xs, ys = data["test"]
         test = SplitData(
             torch.from_numpy((xs.astype(np.float32) / 255.0 - mean) / std), torch.from_numpy(ys)
         )
-        p = self.params
         n_sub = take(p["subset"], n_train, "subset", self.key)
         n_val = take(p["val_subset"], N_VAL, "val_subset", self.key)
         hidden = [int(h) for h in p["hidden"]]
@@ -124,7 +178,7 @@ class FashionMnist(ScaledTask):
             raise ValueError(f"{self.key}: hidden={p['hidden']!r} must list positive widths")
         return SupervisedProblem(
             name=self.key,
-            model_factory=lambda: flatten_mlp(hidden),
+            model_factory=lambda: flatten_mlp(hidden, p["activation"]),
             train=SplitData(xt[:n_sub], yt[:n_sub]),
             val=SplitData(xt[n_train : n_train + n_val], yt[n_train : n_train + n_val]),
             test=test,

@@ -15,6 +15,8 @@ FIXED_EQUIV = {
     "hd_sgdn": ({"optimizer": "sgd", "nesterov": True}, 0.9),
     "hd_adam": ({"optimizer": "adam"}, 0.0),
 }
+#: settings that make each method step exactly like its ``fixed`` counterpart at β = 0
+HD_AS_FIXED = {"hd_adam": {"adam_form": "torch"}}
 
 
 def _run(method, problem, hyper, steps):
@@ -30,7 +32,7 @@ def _run(method, problem, hyper, steps):
 def test_beta_zero_equals_fixed_exactly(make_tiny, key):
     fixed_kwargs, mu = FIXED_EQUIV[key]
     hyper = InitialHyper(0, lr=0.05, weight_decay=1e-4, momentum=mu)
-    hd = _run(METHODS.get(key)(beta=0.0), make_tiny(), hyper, 15)
+    hd = _run(METHODS.get(key)(beta=0.0, **HD_AS_FIXED.get(key, {})), make_tiny(), hyper, 15)
     fx = _run(METHODS.get("fixed")(**fixed_kwargs), make_tiny(), hyper, 15)
     for a, b in zip(hd, fx, strict=True):
         assert torch.equal(a["w"], b["w"])
@@ -140,3 +142,61 @@ def test_defaults_and_paired_values(make_tiny):
 def test_bad_settings_are_clear_errors(key, kwargs, match):
     with pytest.raises(ValueError, match=match):
         METHODS.get(key)(**kwargs)
+
+
+def reference_adam_hd(w0, grad, steps, lr, beta, wd, form, betas=(0.9, 0.999), eps=1e-8):
+    """Adam-HD written out as gbaydin/hypergradient-descent's ``AdamHD.step`` computes it, on
+    one flat parameter (``form="reference"``), or with ε added to √v̂ (``form="torch"``).
+    Returns the weights and lr after each step."""
+    b1, b2 = betas
+    w, m, v = w0.clone(), torch.zeros_like(w0), torch.zeros_like(w0)
+    out = []
+    for t in range(1, steps + 1):
+        g = grad(w, t - 1) + wd * w
+        if t > 1:
+            c1, c2 = 1 - b1 ** (t - 1), 1 - b2 ** (t - 1)
+            if form == "reference":
+                h = g.dot(m / (v.sqrt() + eps)) * c2**0.5 / c1
+            else:
+                h = g.dot((m / c1) / ((v / c2).sqrt() + eps))
+            lr = lr + beta * h
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        c1, c2 = 1 - b1**t, 1 - b2**t
+        if form == "reference":
+            w = w - lr * c2**0.5 / c1 * m / (v.sqrt() + eps)
+        else:
+            w = w - lr * (m / c1) / ((v / c2).sqrt() + eps)
+        out.append((w, lr))
+    return out
+
+
+@pytest.mark.parametrize("form", ["reference", "torch"])
+def test_adam_hd_forms_match_a_hand_written_loop(make_tiny, form):
+    problem = make_tiny()
+    hyper = InitialHyper(0, lr=0.01, weight_decay=0.0, momentum=0.0)
+    method = METHODS.get("hd_adam")(beta=1e-3, weight_decay=1e-3, adam_form=form)
+    states = _run(method, problem, hyper, 8)
+
+    def grad(w, t):
+        w = w.clone().requires_grad_()
+        return torch.autograd.grad(problem.loss(w, {}, problem.train_batch(t))[0], w)[0]
+
+    want = reference_adam_hd(problem.init_weights(0), grad, 8, 0.01, 1e-3, 1e-3, form)
+    assert float(states[-1]["lr"]) != 0.01  # the lr moved, so the hypergradient is covered
+    for state, (w, lr) in zip(states[1:], want, strict=True):
+        torch.testing.assert_close(state["w"], w, rtol=1e-12, atol=1e-15)
+        torch.testing.assert_close(
+            state["lr"], torch.as_tensor(lr, dtype=w.dtype), rtol=1e-12, atol=0
+        )
+
+
+def test_adam_hd_forms_differ_from_the_first_step(make_tiny):
+    """ε's weight differs by 1/√(1-β2) at t = 1: the weights differ after one step."""
+    hyper = InitialHyper(0, lr=0.01, weight_decay=0.0, momentum=0.0)
+    ref, tor = (
+        _run(METHODS.get("hd_adam")(adam_form=f, weight_decay=0.0), make_tiny(), hyper, 1)[1]
+        for f in ("reference", "torch")
+    )
+    assert not torch.equal(ref["w"], tor["w"])
+    assert METHODS.get("hd_adam")().settings()["adam_form"] == "reference"

@@ -91,9 +91,9 @@ def test_large_K_converges_to_exact_ift_hypergradient(quad, key, kw):
     assert abs(df["hg_weight_decay"].iloc[-1] - df["exact_weight_decay"].iloc[-1]) < 1e-12
 
 
-def test_baydin_hypergradient_matches_finite_differences():
+def test_baydin_chain_rule_hypergradient_matches_finite_differences():
     problem = tiny_mlp_problem()
-    method = METHODS.get("baydin_loglr")(meta_lr=1e-3)
+    method = METHODS.get("baydin_loglr")(meta_lr=1e-3, form="chain_rule")
     state = method.init(
         problem,
         problem.init_weights(1),
@@ -149,6 +149,7 @@ def test_baydin_too_large_lr_moves_down(quad):
         ("implicit", {"variant": "wd_hdlr_m", "T": 3, "K": 3}),
         ("lorraine", {"T": 2, "K": 4}),
         ("baydin_loglr", {"meta_lr": 0.01}),
+        ("baydin_loglr", {"meta_lr": 0.01, "form": "chain_rule"}),
     ],
 )
 def test_vmap_over_inits_equals_one_by_one(key, kw):
@@ -204,6 +205,7 @@ def test_cost_counts(quad):
         ("implicit", {"meta_betas": (0.9, 1.0)}, "meta_betas"),
         ("lorraine", {"K": 0}, "lorraine: setting 'K' must be"),
         ("baydin_loglr", {"meta_lr": float("nan")}, "meta_lr"),
+        ("baydin_loglr", {"form": "exact"}, "baydin_loglr: setting 'form' must be one of"),
     ],
 )
 def test_bad_settings_raise(key, kw, match):
@@ -232,3 +234,35 @@ def test_untuned_hyperparameters_stay_at_the_paired_init(quad):
     assert float(nat["lr"]) == pytest.approx(0.01, rel=1e-12)
     assert float(nat["momentum"]) == pytest.approx(0.5, rel=1e-12)
     assert float(nat["weight_decay"]) != pytest.approx(1e-3, rel=1e-6)
+
+
+@pytest.mark.parametrize("variant", ["wd_lr_m", "wd_hdlr_m"])
+def test_neumann_terms_differentiate_through_gradient_clipping(variant):
+    """With clipping active, one Neumann term is ``v - (∂u/∂w)ᵀ v`` for the *clipped* update
+    ``u(w) = w - sgd_step(w, clip(∇L(w)), ...)`` (the reference differentiates its clipped
+    update), checked against autograd through the whole update."""
+    problem = tiny_mlp_problem()
+    problem.grad_clip = 0.05  # far below the gradient norm: always clipping
+    method = METHODS.get("implicit")(variant=variant, T=3, K=2)
+    state = method.init(
+        problem,
+        problem.init_weights(0),
+        problem.init_model_state(),
+        InitialHyper(0, 0.05, 1e-2, 0.6),
+    )
+    state, _ = run_steps(method, problem, state, range(2))
+    _, _, grads = method.hypergradient(problem, state, 2)
+    w, buf, raw, batch = state["w"], state["momentum_buffer"], state["raw"], problem.train_batch(2)
+
+    def update(x, r):
+        g = torch.func.grad(lambda y: problem.loss(y, {}, batch)[0])(x)
+        return x - sgd_step(x, g, buf, r, problem.grad_clip)[0]
+
+    w_new = w - update(w, raw)
+    v = torch.func.grad(lambda y: val_loss(problem, y, 2 // 3))(w_new)
+    _, pull_w = torch.func.vjp(lambda x: update(x, raw), w)
+    p = v + (v - pull_w(v)[0])
+    _, pull_raw = torch.func.vjp(lambda r: update(w, r), raw)
+    (want,) = pull_raw(p)
+    for name in method.tuned:
+        torch.testing.assert_close(grads[name], -want[name], rtol=1e-9, atol=1e-14)

@@ -101,19 +101,29 @@ def adam_direction(
     beta1: Hyper = 0.9,
     beta2: Hyper = 0.999,
     eps: float = 1e-8,
+    *,
+    eps_on: str = "v_hat",
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """Adam's direction ``m̂ / (√v̂ + ε)`` (``torch.optim.Adam``, L2 form) and new state.
+    """Adam's direction (L2 form) and new state.
 
-    ``state["step"]`` may be a 0-d tensor or a Python number (then the bias corrections are
-    Python floats). A Python zero ``weight_decay`` skips its arithmetic.
+    ``eps_on="v_hat"``: ``m̂ / (√v̂ + ε)`` (``torch.optim.Adam`` today). ``eps_on="v"``:
+    ``√(1-β2^t)/(1-β1^t) · m / (√v + ε)``, the "more efficient" order of Kingma & Ba's
+    Section 2, used by older ``torch.optim.Adam`` and by Baydin et al.'s AdamHD; it equals the
+    first with ε scaled by ``1/√(1-β2^t)``. ``state["step"]`` may be a 0-d tensor or a Python
+    number (then the bias corrections are Python floats). A Python zero ``weight_decay``
+    skips its arithmetic.
     """
     d = g if _is_zero(weight_decay) else g + weight_decay * w
     step = state["step"] + 1
     m = beta1 * state["exp_avg"] + (1 - beta1) * d
     v = beta2 * state["exp_avg_sq"] + (1 - beta2) * d * d
-    m_hat = m / (1 - beta1**step)
-    v_hat = v / (1 - beta2**step)
-    direction = m_hat / (v_hat.sqrt() + eps)
+    c1, c2 = 1 - beta1**step, 1 - beta2**step
+    if eps_on == "v_hat":
+        direction = (m / c1) / ((v / c2).sqrt() + eps)
+    elif eps_on == "v":
+        direction = (c2**0.5 / c1) * m / (v.sqrt() + eps)
+    else:
+        raise ValueError(f"adam: eps_on must be 'v_hat' or 'v', got {eps_on!r}")
     return direction, {"exp_avg": m, "exp_avg_sq": v, "step": step}
 
 

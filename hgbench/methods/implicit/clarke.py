@@ -6,7 +6,7 @@ the weight decay.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from torch import Tensor
@@ -14,6 +14,7 @@ from torch.func import vjp
 
 from hgbench.methods import METHODS
 from hgbench.methods.core.diff import hvp, value_and_grad
+from hgbench.methods.core.optim import clip_by_global_norm
 from hgbench.methods.implicit import common
 from hgbench.settings import setting
 from hgbench.spec import InitialHyper, Method, ModelState, Problem, State
@@ -24,6 +25,17 @@ VARIANTS: dict[str, tuple[tuple[str, ...], bool]] = {
     "wd_lr_m": (("lr", "weight_decay", "momentum"), False),
     "wd_hdlr_m": (("lr", "weight_decay", "momentum"), True),
 }
+
+
+def clip_transpose(g: Tensor, max_norm: float | None) -> Callable[[Tensor], Tensor]:
+    """``s ↦ J_clip(g)ᵀ s``, the transposed Jacobian of gradient clipping at ``g`` (identity
+    without clipping). The update steps along the clipped gradient, so ``∂u/∂w`` is
+    ``η(J_clip H + wd·I)``, as the reference differentiates it (its update is a function of
+    the weights through the clipped gradient); elementwise work, no counted operation."""
+    if max_norm is None:
+        return lambda s: s
+    _, pullback = vjp(lambda x: clip_by_global_norm(x, max_norm), g)
+    return lambda s: pullback(s)[0]
 
 
 def neumann_hypergradient(
@@ -38,8 +50,9 @@ def neumann_hypergradient(
 
     Takes the SGD step ``w_t = w_{t-1} - u(λ, w_{t-1})`` on train batch ``t``; then
     ``v = p = ∂L_V/∂w_t`` on validation batch ``val_index`` at the *new* weights; K-1 times
-    ``v ← v - (∂u/∂w)ᵀ v`` with ``∂u/∂w = η(H + wd·I)`` (the momentum buffer from earlier
-    steps held constant; H the train-batch Hessian at ``w_{t-1}``) and ``p ← p + v``; finally
+    ``v ← v - (∂u/∂w)ᵀ v`` with ``∂u/∂w = η(J_clip H + wd·I)`` (the momentum buffer from
+    earlier steps held constant; H the train-batch Hessian at ``w_{t-1}``; ``J_clip`` the
+    Jacobian of gradient clipping, the identity on tasks without it) and ``p ← p + v``; finally
     ``g_λ = -(∂u/∂λ)ᵀ p`` as a vjp of the update in the raw hyperparameters.
     Costs one train gradient, one validation gradient and K-1 HVPs.
     Returns the state after the weight step, the train loss and ``{name: g_λ}``.
@@ -56,10 +69,11 @@ def neumann_hypergradient(
     _, v, mstate = value_and_grad(problem, w_new, mstate, problem.val_batch(val_index), "val")
     nat = common.natural(raw)
     lr, wd = nat["lr"], nat["weight_decay"]
+    clip_t = clip_transpose(g, problem.grad_clip)
     p = v
     for _ in range(K - 1):
-        s = lr * v  # (∂u/∂w)ᵀ v = (H + wd·I)(η ⊙ v); η may be per element
-        v = v - (hvp(problem, w, state["mstate"], batch, s) + wd * s)
+        s = lr * v  # (∂u/∂w)ᵀ v = (H J_clipᵀ + wd·I)(η ⊙ v); η may be per element
+        v = v - (hvp(problem, w, state["mstate"], batch, clip_t(s)) + wd * s)
         p = p + v
     (grads,) = pullback((p, buf_new.new_zeros(buf_new.shape)))  # = -(∂u/∂λ)ᵀ p
     new_state = {**state, "w": w_new, "momentum_buffer": buf_new, "mstate": mstate}
@@ -118,21 +132,25 @@ class Implicit(_NeumannMethod):
 
     Every ``T`` weight steps (SGD with momentum and L2, PyTorch form) the last one is tracked:
     ``v = p = ∂L_V/∂w_t`` on a validation batch at the new weights; ``K-1`` times
-    ``v ← v - (∂u/∂w)ᵀ v``, ``p ← p + v`` with ``∂u/∂w = η(H + wd·I)`` (momentum buffer held
-    constant); ``g_λ = -(∂u/∂λ)ᵀ p``; one Adam step (lr ``meta_lr``, ``meta_betas``) in the
-    transformed space (log10 lr clamped to [-10, 0], log10 wd, logit momentum); detach.
+    ``v ← v - (∂u/∂w)ᵀ v``, ``p ← p + v`` with ``∂u/∂w = η(J_clip H + wd·I)`` (momentum buffer
+    held constant; ``J_clip`` the Jacobian of gradient clipping, the identity where a task
+    does not clip); ``g_λ = -(∂u/∂λ)ᵀ p``; one Adam step (lr ``meta_lr``, ``meta_betas``) in
+    the transformed space (log10 lr clamped to [-10, 0], log10 wd, logit momentum); detach.
     Untuned hyperparameters stay at the paired init. Cost per hyper-step: T train gradients,
-    one validation gradient, K-1 HVPs.
+    one validation gradient, K-1 HVPs. This is ``NeumannHypergradientOptimiser`` of the
+    reference code (rmclarke/OptimisingWeightUpdateHyperparameters, camera-ready commit), which
+    differentiates its (clipped) update with autograd.
 
     Variants (``variant``): ``wd_lr`` (Ours_LR: lr and wd), ``wd_lr_m`` (Ours_LR_Momentum:
     lr, wd, momentum), ``wd_hdlr_m`` (Ours_HDLR_Momentum: per-element lr, wd, momentum).
-    Defaults T=10, K=5, Adam(0.05, (0.9, 0.999)) are the paper's.
+    Defaults T=10, K=5, Adam(0.05, (0.9, 0.999)) are the paper's and the reference configs'.
 
-    Three bugs of the reference code are fixed here, as in its camera-ready version:
-    (1) the **sign** of the hypergradient (it is ``-(∂u/∂λ)ᵀ p``; the early code ascended the
-    validation loss); (2) the **Neumann off-by-one**: exactly K terms ``Σ_{j<K} (I-∂u/∂w)^j``
-    (the early code summed one term fewer); (3) ``∂L_V/∂w`` is taken at the **new** weights
-    ``w_t`` after the tracked step, not at the previous ``w_{t-1}``.
+    The repository's first (submitted) version differed in four ways that its camera-ready
+    commit changed, and that hgbench follows in the camera-ready form: it built the update
+    as ``new - old = -u``, which flips the sign inside the Neumann series (it summed powers of
+    ``I + ∂u/∂w``); it summed ``K + 1`` terms (``range(K)`` after the first; now
+    ``range(1, K)``: exactly K); it took ``∂L_V/∂w`` at the previous weights ``w_{t-1}``,
+    not at the new ``w_t``; and it tracked the last two weight steps, not one.
 
     See also: :class:`Lorraine` (wd only), ``unrolled`` (exact truncated backprop),
     ``baydin_loglr`` (every-step training-loss hypergradient).
