@@ -58,7 +58,7 @@ VARIANTS = [
     ("implicit", {"T": 2, "K": 2, "variant": "wd_lr"}),
     ("implicit", {"T": 2, "K": 2, "variant": "wd_hdlr_m"}),
     ("unrolled", {"T": 2, "k": 2, "tuned": ("lr",)}),
-    ("random_search", {"n": 2, "lr_jitter": True, "T": 2, "horizon": 8}),
+    ("random_search", {"n": 2, "stepped_lr": True, "T": 2}),
     ("reversible", {"horizon": 2, "meta_iterations": 2, "l2_per_weight": True}),
 ]
 DEFAULTS = [(k, FAST.get(k, {})) for k in METHODS.names()]
