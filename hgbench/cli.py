@@ -22,14 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):
-                raise
-            continue
-        module.add_commands(sub)
+    for name in COMMAND_MODULES:  # strict: a command module that fails to import is an error
+        importlib.import_module(name).add_commands(sub)
     return parser
 
 

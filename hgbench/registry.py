@@ -1,7 +1,10 @@
 """Name -> class registries for built-in tasks and methods, extended by entry points.
 
 Third parties add a method or task without forking by declaring an entry point in the
-``hgbench.methods`` or ``hgbench.tasks`` group that points to the class (or factory).
+``hgbench.methods`` or ``hgbench.tasks`` group that points to the class (or factory); see
+``docs/method-authors.md`` and ``examples/hgbench-example-plugin``. Imports are strict: a
+built-in module or a plugin that fails to import is an ``ImportError`` naming it, never a
+silently missing entry.
 """
 
 from __future__ import annotations
@@ -9,8 +12,8 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable, Iterator
-from importlib.metadata import entry_points
-from typing import Generic, TypeVar
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -20,6 +23,17 @@ class UnknownNameError(KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
         return str(self.args[0])
+
+
+def _load(ep: EntryPoint, kind: str) -> Any:
+    """The object an entry point names; an ImportError naming the plugin if it fails."""
+    try:
+        return ep.load()
+    except (ImportError, AttributeError) as exc:
+        dist = f" (distribution {ep.dist.name!r})" if getattr(ep, "dist", None) else ""
+        raise ImportError(
+            f"{kind} plugin {ep.name!r} = {ep.value!r}{dist} failed to load: {exc}"
+        ) from exc
 
 
 class Registry(Generic[T]):
@@ -37,13 +51,14 @@ class Registry(Generic[T]):
         """Import the modules whose decorators register the built-in entries (once)."""
         if self._imported:
             return
-        self._imported = True
         for name in self.builtin_modules:
             try:
                 importlib.import_module(name)
-            except ModuleNotFoundError as exc:  # TODO(integration): make strict once all land
-                if exc.name != name:
-                    raise
+            except ImportError as exc:
+                raise ImportError(
+                    f"built-in {self.kind} module {name!r} failed to import: {exc}", name=name
+                ) from exc
+        self._imported = True
 
     def register(self, key: str) -> Callable[[T], T]:
         def add(obj: T) -> T:
@@ -60,12 +75,17 @@ class Registry(Generic[T]):
             self._plugins = {}
             for ep in entry_points(group=self.group):
                 if ep.name not in self._builtin:
-                    self._plugins[ep.name] = ep.load()
+                    self._plugins[ep.name] = _load(ep, self.kind)
         return self._plugins
 
     def names(self) -> list[str]:
         plugins = self._load_plugins()  # imports the built-in modules first
         return sorted({*self._builtin, *plugins})
+
+    def builtin_names(self) -> list[str]:
+        """The keys registered by hgbench's own modules (entry-point plugins excluded)."""
+        self._import_builtins()
+        return sorted(self._builtin)
 
     def get(self, key: str) -> T:
         self._import_builtins()

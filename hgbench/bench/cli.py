@@ -10,12 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hgbench.bench.config import with_data_fingerprints
 from hgbench.bench.progress import MODES
-from hgbench.bench.store import export_csv, load_runs
-from hgbench.bench.suites import builtin_suites, load_suite
-from hgbench.methods import METHODS
-from hgbench.tasks import TASKS
+
+# The commands import torch and the registries only when they run, so that building the
+# `hgbench` parser (every command, `hgbench report` too) stays cheap.
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +105,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from hgbench.bench.suites import builtin_suites, load_suite
+    from hgbench.methods import METHODS
+    from hgbench.tasks import TASKS
+
     print("tasks:   " + ", ".join(TASKS.names()))
     print("methods: " + ", ".join(METHODS.names()))
     print("suites:")
@@ -131,7 +133,9 @@ def _executor(args: argparse.Namespace, device: str) -> tuple[Any, int]:
 def cmd_run(args: argparse.Namespace) -> int:
     import torch
 
+    from hgbench.bench.config import with_data_fingerprints
     from hgbench.bench.store import check_results_path
+    from hgbench.bench.suites import load_suite
     from hgbench.bench.sweep import run_sweep
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -181,26 +185,21 @@ def _report(results: str, *, quiet: bool) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from hgbench.bench.store import load_runs
+
     df = load_runs(args.results)
     if df.empty:
         print(f"{args.results}: no runs")
         return 0
-    print(f"{args.results}: {len(df)} runs, schema {int(df.schema_version.iloc[0])}")
-    counts = df.groupby(["task", "label", "status"]).size().unstack(fill_value=0)
-    table = df.groupby(["task", "label"]).agg(
-        metric=("metric", "first"),
-        median_test_metric=("final_test_metric", "median"),
-        median_method_time_s=("method_time_s", "median"),
-        peak_mib=("peak_memory_bytes", lambda s: s.max() / 2**20),
-    )
-    import pandas as pd
+    from hgbench.reports.terminal import show_text
 
-    with pd.option_context("display.width", 200, "display.max_rows", 500):
-        print(table.join(counts).to_string(float_format=lambda v: f"{v:.4g}"))
+    print(show_text(df, args.results))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from hgbench.bench.store import export_csv
+
     for path in export_csv(args.results, args.out):
         print(path)
     return 0

@@ -1,4 +1,5 @@
-"""``hgbench report RESULTS --out DIR``: write a report of a results store."""
+"""``hgbench report RESULTS --out DIR`` (write a report of a results store) and
+``hgbench compare RESULTS A B`` (the paired head-to-head of two methods in the terminal)."""
 
 from __future__ import annotations
 
@@ -48,19 +49,53 @@ def run_report(args: argparse.Namespace) -> int:
         targets=_parse_targets(args.target),
         target_split=args.target_split,
         dpi=args.dpi,
+        pdf=args.pdf,
+        jobs=args.jobs,
         benchmark_json=args.benchmark_json,
     )
     print(index)
     return 0
 
 
+def run_compare(args: argparse.Namespace) -> int:
+    from hgbench.bench.store import load_runs
+    from hgbench.reports.terminal import compare_text
+
+    if not Path(args.results).is_file():
+        raise FileNotFoundError(f"results file {args.results!r} does not exist")
+    runs = load_runs(args.results)
+    if runs.empty:
+        raise ValueError(f"{args.results}: no runs to compare")
+    print(
+        compare_text(
+            runs, args.method, args.reference, n_boot=args.bootstrap,
+            confidence=args.confidence, seed=args.seed,
+        )
+    )  # fmt: skip
+    return 0
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``report`` to the ``hgbench`` command line."""
+    """Add ``report`` and ``compare`` to the ``hgbench`` command line."""
+    c = subparsers.add_parser(
+        "compare",
+        help="head-to-head of two methods over paired inits",
+        description="Per task: paired wins / ties / losses of METHOD against REFERENCE, the "
+        "median improvement with a bootstrap interval and the Wilcoxon signed-rank p-value.",
+    )
+    c.add_argument("results", help="results store (SQLite file written by `hgbench run`)")
+    c.add_argument("method", help="method label (or a method key with a single variant)")
+    c.add_argument("reference", help="the method it is compared with, e.g. fixed")
+    c.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (2000)")
+    c.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
+    c.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
+    c.set_defaults(func=run_compare)
+
     p = subparsers.add_parser(
         "report",
         help="write tables and figures of a results store",
-        description="Write index.html, report.md, tables/*.tex and figures/*.png|pdf "
-        "from a results store.",
+        description="Write index.html, report.md, tables/*.tex|csv and figures/*.png "
+        "(and *.pdf with --pdf) from a results store.",
     )
     p.add_argument(
         "results", nargs="?",
@@ -80,6 +115,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="split whose metric curve is compared with the target (test)",
     )  # fmt: skip
     p.add_argument("--dpi", type=int, default=150, help="PNG resolution (150)")
+    p.add_argument(
+        "--jobs", type=int, default=None, metavar="N",
+        help="processes drawing the figures (default: the CPUs available)",
+    )  # fmt: skip
+    p.add_argument(
+        "--pdf", action="store_true",
+        help="also write every figure as a vector PDF (for papers; figures take about twice as long)",
+    )  # fmt: skip
     p.add_argument(
         "--benchmark-json", nargs="*", default=[], metavar="JSON",
         help="pytest-benchmark JSON files, or directories such as .benchmarks, "

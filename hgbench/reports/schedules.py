@@ -16,7 +16,7 @@ import re
 import pandas as pd
 from matplotlib.figure import Figure
 
-from hgbench.reports.figures import _legend, _maybe_log, new_figure
+from hgbench.reports.style import figure_legend, maybe_log, new_figure
 
 SCHEDULE_METRIC = re.compile(r"^(?P<name>[A-Za-z0-9]+(?:_[a-z]+)*)_l(?P<layer>\d+)$")
 
@@ -50,16 +50,17 @@ def schedule_records(runs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
 
 def schedule_figure(runs: pd.DataFrame, records: pd.DataFrame) -> Figure | None:
     """Learned schedules of one task (None when no run records per-layer schedules)."""
-    import seaborn as sns
+    from matplotlib import colormaps
 
     sched = schedule_records(runs, records)
     if sched.empty:
         return None
     task = runs["task_key"].iloc[0]
     panels = sorted(sched[["label", "name"]].drop_duplicates().itertuples(index=False))
-    fig, axes = new_figure(len(panels), width=4.2)
+    fig, axes = new_figure(len(panels), wrap=3, panel_height=2.6)
     layers = sorted(sched["layer"].unique())
-    colours = dict(zip(layers, sns.color_palette("viridis", len(layers)), strict=True))
+    viridis = colormaps["viridis"]
+    colours = {layer: viridis(i / max(len(layers) - 1, 1)) for i, layer in enumerate(layers)}
     for ax, (label, name) in zip(axes, panels, strict=True):
         data = sched[(sched["label"] == label) & (sched["name"] == name)]
         med = data.groupby(["meta_iteration", "layer", "position"])["value"].median()
@@ -69,11 +70,12 @@ def schedule_figure(runs: pd.DataFrame, records: pd.DataFrame) -> Figure | None:
                 linestyle="-" if which == "last" else "--",
                 label=f"layer {int(layer)} ({which} meta-iteration)",
             )  # fmt: skip
-        _maybe_log(ax, data["value"].to_numpy(dtype=float), spread=10.0)
+        maybe_log(ax, data["value"].to_numpy(dtype=float), spread=10.0)
         ax.set_xlabel("weight step within a meta-iteration")
         ax.set_ylabel(f"{name} (natural value)")
         ax.set_title(f"{label.split('[', 1)[0]}: {name}", fontsize=9)
-    _legend(axes[0])  # the same layers and line styles in every panel
+    handles, layer_names = axes[0].get_legend_handles_labels()  # the same in every panel
+    figure_legend(fig, handles, layer_names)
     names = ", ".join(sorted(sched["label"].unique()))
     fig.suptitle(
         f"{task}: learned per-layer schedules (dashed: initial, solid: learned)\n{names}",

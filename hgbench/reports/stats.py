@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 GROUP = ["task_key", "label"]
 STATISTICS = ("mean", "median", "best")
+#: fewer valid runs (or pairs) than this give no confidence interval: with 3 runs a percentile
+#: bootstrap "95% interval" is the range of the data, not a statement of confidence
+MIN_CI_RUNS = 5
 #: the runs columns these statistics need (a subset of ``hgbench.bench.schema.RUN_COLUMNS``)
 NEEDED_RUN_COLUMNS = (
     "run_id task task_config label method seed init_index status final_test_metric "
@@ -77,6 +80,13 @@ def classify_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def too_few_note(n: int) -> str:
+    """The reason shown in a confidence interval's place for ``n`` runs ('' when enough)."""
+    if n >= MIN_CI_RUNS:
+        return ""
+    return f"n={n}: too few for a CI" if n else "no valid runs"
+
+
 def _statistic(samples: np.ndarray, stat: str, lower_is_better: bool) -> np.ndarray:
     """``stat`` along the last axis; "best" is the min (lower is better) or the max."""
     if stat == "mean":
@@ -129,9 +139,13 @@ def final_metric_summary(
     """Per task x label: run counts and mean / median / best valid final test metric with CIs.
 
     Expects :func:`classify_runs` output. Columns: ``task_key, label, metric, lower_is_better,
-    n_runs, n_valid, n_diverged, diverged_share, n_failed, n_missing`` and, for each statistic
-    ``s`` in mean, median, best: ``s, s_lo, s_hi``. ``n_missing`` counts the (seed, init) pairs
-    run by some method of the task but not by this one.
+    n_runs, n_valid, n_diverged, diverged_share, n_failed, n_missing, ci_note`` and, for each
+    statistic ``s`` in mean, median, best: ``s, s_lo, s_hi``. ``n_missing`` counts the
+    (seed, init) pairs run by some method of the task but not by this one. With fewer than
+    :data:`MIN_CI_RUNS` valid runs the intervals are NaN and ``ci_note`` says why.
+
+    The bootstrap draws one ``(n_boot, n)`` index matrix per cell (vectorised, no Python loop
+    over resamples).
     """
     rows = []
     pairs = runs.groupby("task_key")[["seed", "init_index"]].apply(
@@ -151,15 +165,66 @@ def final_metric_summary(
             "diverged_share": float(g["diverged"].mean()),
             "n_failed": int(g["failed"].sum()),
             "n_missing": int(pairs[task_key] - len(g[["seed", "init_index"]].drop_duplicates())),
+            "ci_note": too_few_note(values.size),
         }
         for stat in STATISTICS:
-            rng = group_rng(seed, str(task_key), str(label), stat)
-            point, lo, hi = bootstrap_ci(
-                values, stat, lower_is_better=lower, n_boot=n_boot, confidence=confidence, rng=rng
-            )
+            if values.size < MIN_CI_RUNS:
+                point = float(_statistic(values, stat, lower)) if values.size else np.nan
+                lo = hi = np.nan
+            else:
+                rng = group_rng(seed, str(task_key), str(label), stat)
+                point, lo, hi = bootstrap_ci(
+                    values, stat, lower_is_better=lower, n_boot=n_boot, confidence=confidence,
+                    rng=rng,
+                )  # fmt: skip
             row.update({stat: point, f"{stat}_lo": lo, f"{stat}_hi": hi})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+#: relative tolerance under which a final metric counts as the untrained model's (float32)
+UNTRAINED_RTOL = 1e-5
+
+
+def no_better_than_untrained(runs: pd.DataFrame) -> pd.Series:
+    """Per run: True when its final test metric is no better than the untrained model's
+    (``untrained_test_metric``, the initial weights' test metric; equal within
+    :data:`UNTRAINED_RTOL` counts as no better), i.e. training did not help; False for
+    failed or diverged runs, NaN-free; False when the untrained metric was not recorded."""
+    final = pd.to_numeric(runs["final_test_metric"], errors="coerce").astype(float)
+    if "untrained_test_metric" in runs.columns:
+        untrained = pd.to_numeric(runs["untrained_test_metric"], errors="coerce").astype(float)
+    else:
+        untrained = pd.Series(np.nan, index=runs.index)
+    lower = runs["lower_is_better"].astype(bool)
+    close = np.isclose(final, untrained, rtol=UNTRAINED_RTOL, atol=0.0)
+    worse = np.where(lower, final > untrained, final < untrained)
+    return pd.Series(
+        (close | worse) & np.isfinite(final) & np.isfinite(untrained), index=runs.index
+    )
+
+
+def untrained_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per task x label: the median untrained test metric and how many valid runs ended no
+    better than it (NaN where no run recorded the untrained metric). Columns: ``task_key,
+    label, untrained_metric, n_untrained``."""
+    untrained = (
+        pd.to_numeric(runs["untrained_test_metric"], errors="coerce").astype(float)
+        if "untrained_test_metric" in runs.columns
+        else pd.Series(np.nan, index=runs.index)
+    )
+    flags = no_better_than_untrained(runs) & runs["valid"]
+    out = (
+        runs.assign(untrained=untrained, flag=flags)
+        .groupby(GROUP)
+        .agg(
+            untrained_metric=("untrained", "median"),
+            n_untrained=("flag", "sum"),
+            known=("untrained", lambda s: s.notna().any()),
+        )
+    )
+    out["n_untrained"] = out["n_untrained"].astype(float).where(out["known"])
+    return out.drop(columns="known").reset_index()
 
 
 def resource_summary(runs: pd.DataFrame) -> pd.DataFrame:

@@ -27,7 +27,7 @@ def write_store(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     root = tmp_path_factory.mktemp("report")
     runs, _ = write_store(root / "results.sqlite")
-    index = build_report(root / "results.sqlite", root / "out", n_boot=20, dpi=30)
+    index = build_report(root / "results.sqlite", root / "out", n_boot=20, dpi=30, pdf=True)
     return index, runs
 
 
@@ -43,13 +43,17 @@ def test_every_file_exists_and_names_every_method(report: tuple[Path, pd.DataFra
         assert all(escape(label) in text for label in labels), name
     for name in ("tables/time_to_target.tex", "tables/performance_profile.tex"):
         assert (out / name).stat().st_size > 0
-    expected = {f"{kind}_{task}" for kind in ("cdf", "curves", "hyper", "front")
-                for task in ("reg", "cls")} | {"performance_profile"}  # fmt: skip
+    # reg has lr and momentum for its 3 methods (shared), cls for its 2 (method-specific)
+    expected = {f"{kind}_{task}" for kind in ("cdf", "curves", "front") for task in ("reg", "cls")}
+    expected |= {"hyper_reg", "hyper_specific_cls", "performance_profile", "paired_outcomes"}
     assert {p.stem for p in (out / "figures").glob("*.png")} == expected
     assert {p.stem for p in (out / "figures").glob("*.pdf")} == expected
     for png in (out / "figures").glob("*.png"):
         task = png.stem.rsplit("_", 1)[-1]
-        methods = labels if task == "profile" else set(runs.loc[runs["task"] == task, "label"])
+        if task in ("profile", "outcomes"):
+            methods = labels if task == "profile" else labels - {"fixed"}
+        else:
+            methods = set(runs.loc[runs["task"] == task, "label"])
         description = Image.open(png).text["Description"]
         assert all(m in description for m in methods), png.name
         pdf = png.with_suffix(".pdf").read_bytes()
@@ -118,6 +122,45 @@ def test_report_of_a_real_sweep(tmp_path: Path) -> None:
     assert (summary["n_runs"] == 1).all()
     html = index.read_text()
     assert all(m in html for m in methods)
-    for kind in ("cdf", "curves", "hyper", "front"):
-        for ext in ("png", "pdf"):
-            assert (index.parent / "figures" / f"{kind}_sk_diabetes.{ext}").stat().st_size > 0
+    for kind in ("cdf", "curves", "hyper_specific", "front"):
+        assert (index.parent / "figures" / f"{kind}_sk_diabetes.png").stat().st_size > 0
+    assert not list((index.parent / "figures").glob("*.pdf"))  # PDFs only with pdf=True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"method": "fixed", "init_index": i, "status": "error", "final_test_metric": float("nan")}
+         for i in range(3)],  # nothing valid, nothing to compare
+        [{"method": m, "init_index": i, "final_test_metric": 1.0 + i}
+         for m in ("fixed", "hd") for i in range(2)],  # no records: no curves
+    ],
+    ids=["all-failed", "no-records"],
+)  # fmt: skip
+def test_degenerate_results_still_render(tmp_path: Path, rows: list[dict]) -> None:
+    from hgbench.reports import render_report
+    from tests.reports.synthetic import make_records, make_runs
+
+    index = render_report(make_runs(rows), make_records([]), tmp_path, n_boot=10, dpi=30)
+    html = index.read_text()
+    assert 'id="paired"' in html and "fixed" in html
+    assert {p.stem for p in (tmp_path / "figures").glob("*.png")} >= {"cdf_toy", "front_toy"}
+
+
+def test_header_says_what_the_quick_suite_is(tmp_path: Path) -> None:
+    from hgbench.reports.sections import about_section
+    from hgbench.reports.stats import classify_runs
+    from tests.reports.synthetic import make_runs
+
+    def callouts(suite: str, inits: int) -> list[str]:
+        rows = [{"suite": suite, "init_index": i, "budget_steps": 300} for i in range(inits)]
+        section = about_section(classify_runs(make_runs(rows)), "r.sqlite")
+        return [text for kind, text in section.blocks if kind == "callout"]
+
+    (three,) = callouts("quick", 3)
+    assert "plumbing check" in three and "3 paired init(s)" in three and "300 steps" in three
+    assert "fewer than 5 no confidence interval" in three
+    (six,) = callouts("quick", 6)
+    assert "6 paired init(s)" in six and "confidence interval" not in six
+    assert callouts("clarke_uci", 3) == []  # the note names the built-in quick suite only

@@ -11,8 +11,10 @@ from hgbench.reports.stats import (
     classify_runs,
     final_metric_summary,
     mark_best,
+    no_better_than_untrained,
     resource_summary,
     task_keys,
+    untrained_summary,
 )
 from tests.reports.synthetic import make_runs
 
@@ -133,9 +135,55 @@ def test_final_metric_summary_matches_hand_computed_table() -> None:
         index=pd.Index(["fixed", "hd", "tower"], name="label"),
     )
     pd.testing.assert_frame_equal(summary[expected.columns], expected, check_dtype=False)
-    ok = summary.loc[["fixed", "hd"]]
-    assert (ok["mean_lo"] <= ok["mean"]).all() and (ok["mean_hi"] >= ok["mean"]).all()
-    assert summary.loc["fixed", "best_lo"] == 1.0  # the minimum cannot resample below 1
+    # fewer than 5 valid runs: no interval, and the reason
+    assert summary[["mean_lo", "mean_hi", "best_lo"]].isna().all().all()
+    assert summary["ci_note"].tolist() == [
+        "n=3: too few for a CI",
+        "n=2: too few for a CI",
+        "no valid runs",
+    ]
+
+
+def test_final_metric_summary_intervals_from_five_runs() -> None:
+    runs = classify_runs(
+        make_runs(
+            [{"init_index": i, "final_test_metric": v} for i, v in enumerate([1, 2, 3, 4, 5.0])]
+        )
+    )
+    row = final_metric_summary(runs, n_boot=200).iloc[0]
+    assert row["ci_note"] == ""
+    assert row["mean_lo"] <= row["mean"] == 3.0 <= row["mean_hi"]
+    assert row["best_lo"] == 1.0  # the minimum cannot resample below 1
+
+
+def test_no_better_than_untrained_follows_the_metric_direction() -> None:
+    runs = classify_runs(
+        make_runs(
+            [
+                {"final_test_metric": 0.5, "untrained_test_metric": 1.0},  # learned
+                {"final_test_metric": 1.0, "untrained_test_metric": 1.0},  # stayed
+                {"final_test_metric": 2.0, "untrained_test_metric": 1.0},  # got worse
+                {"final_test_metric": 2.0, "untrained_test_metric": np.nan},  # unknown
+                {
+                    "metric": "accuracy",
+                    "lower_is_better": False,
+                    "final_test_metric": 0.18,
+                    "untrained_test_metric": 0.18 * (1 + 1e-8),
+                },  # equal within the tolerance
+                {
+                    "metric": "accuracy",
+                    "lower_is_better": False,
+                    "final_test_metric": 0.9,
+                    "untrained_test_metric": 0.18,
+                },
+            ]
+        )
+    )
+    assert no_better_than_untrained(runs).tolist() == [False, True, True, False, True, False]
+    summary = untrained_summary(runs.assign(label=["a"] * 4 + ["b"] * 2)).set_index("label")
+    assert summary["n_untrained"].tolist() == [2.0, 1.0]
+    unknown = untrained_summary(runs.iloc[[3]])
+    assert unknown["n_untrained"].isna().all()
 
 
 def test_mark_best_marks_ties_within_error_bars() -> None:
@@ -173,4 +221,4 @@ def test_resource_summary_sums_cost_over_runs_of_one_init() -> None:
     out = resource_summary(runs).set_index("label")
     assert out.loc["rs", "cost_gradient"] == 25.0  # median of 20 and 30
     assert out.loc["rs", "peak_memory_bytes"] == 200.0
-    assert out.loc["rs", "memory_kind"] == "cpu_peak_rss"
+    assert out.loc["rs", "memory_kind"] == "cpu_run_rss"

@@ -4,17 +4,50 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from hgbench.reports.stats import classify_runs
 from hgbench.reports.timing import (
     baseline_targets,
     performance_profile,
     performance_ratios,
+    steady_step_time,
     time_ratios,
     time_to_target,
     time_to_target_summary,
 )
 from tests.reports.synthetic import make_records, make_runs
+
+
+def test_time_ratio_uses_steady_step_time_and_reports_start_up_apart() -> None:
+    runs = classify_runs(
+        make_runs(
+            [
+                # fixed: most of its method time is start-up
+                {"method": "fixed", "method_time_s": 2.0, "startup_time_s": 1.8,
+                 "step_time_s": 0.02},
+                {"method": "fixed", "method_time_s": 2.2, "startup_time_s": 2.0,
+                 "step_time_s": 0.02},
+                {"method": "hd", "method_time_s": 1.0, "startup_time_s": 0.2, "step_time_s": 0.08},
+                # no steady per-step time stored: method time / steps (1.2 / 10)
+                {"method": "hd", "method_time_s": 1.2},
+            ]
+        )
+    )  # fmt: skip
+    out = time_ratios(runs).set_index(["task_key", "label"])
+    # per-step 0.08 and 0.12 against 0.02: median of 4 and 6; method time alone would say 0.5
+    assert out.loc[("toy", "hd"), "time_ratio"] == pytest.approx(5.0)
+    assert out.loc[("toy", "hd"), "step_time_s"] == pytest.approx(0.1)
+    assert out.loc[("toy", "hd"), "startup_s"] == pytest.approx(0.2)
+    assert out.loc[("toy", "fixed"), "startup_s"] == pytest.approx(1.9)
+    assert bool(out.loc[("toy", "hd"), "time_estimated"])
+    assert not bool(out.loc[("toy", "fixed"), "time_estimated"])
+
+
+def test_steady_step_time_falls_back_without_the_column() -> None:
+    runs = make_runs([{"method_time_s": 3.0, "steps_done": 6}]).drop(columns="step_time_s")
+    step, estimated = steady_step_time(runs)
+    assert step.tolist() == [0.5] and estimated.tolist() == [True]
 
 
 def test_time_ratio_is_median_of_per_run_ratios_at_the_same_budget() -> None:
@@ -94,6 +127,9 @@ def test_time_to_target_is_first_time_at_target() -> None:
         "r4": 1.0,
     }
     assert per_run.loc["r2", "step_to_target"] == 1.0
+    # steady: the step reached x the steady per-step time (here method time / 10 steps = 0.1)
+    assert per_run.loc["r2", "steady_time_to_target"] == pytest.approx(0.1)
+    assert per_run.loc["r1", "steady_time_to_target"] == np.inf
     # no target for the task: unknown, not "never"
     assert time_to_target(runs, ttt_records(), targets).set_index("run_id")[
         "time_to_target"
@@ -117,7 +153,9 @@ def test_performance_profile_matches_hand_computed_table() -> None:
             "median_time_to_target": [1.0, 2.0, 3.0, 3.0, np.inf, 4.0, np.nan],
         }
     )
-    ratios = performance_ratios(measure).set_index(["task_key", "label"])["ratio"]
+    ratios = performance_ratios(measure, "median_time_to_target").set_index(["task_key", "label"])[
+        "ratio"
+    ]
     # t4 has no target: left out of the profile
     assert ratios.to_dict() == {
         ("t1", "a"): 1.0,
@@ -140,5 +178,5 @@ def test_performance_ratios_handles_zero_and_unsolved_tasks() -> None:
             "median_time_to_target": [0.0, 1.0, np.inf, np.inf],
         }
     )
-    ratios = performance_ratios(measure)["ratio"].tolist()
+    ratios = performance_ratios(measure, "median_time_to_target")["ratio"].tolist()
     assert ratios == [1.0, np.inf, np.inf, np.inf]
