@@ -72,11 +72,15 @@ from hgbench.spec import (
     Task,
 )
 from hgbench.tasks import TASKS
+from hgbench.tasks.base import ScaledTask, SplitData, SupervisedProblem
+from hgbench.tasks.models import mlp
+from hgbench.tasks.regression import regression_problem
 
 __all__ = [
     "LOG10", "LOG10_LR", "LOGIT", "METHODS", "OPTIMIZERS", "RAW", "TASKS", "Batch",
     "BuildContext", "FunctionalOptimizer", "HyperSpace", "InitialHyper", "Method", "ModelState",
-    "ParamLayout", "Problem", "State", "Task", "Transform", "adagrad", "adam", "adam_direction",
+    "ParamLayout", "Problem", "ScaledTask", "SplitData", "State", "SupervisedProblem", "Task",
+    "Transform", "mlp", "regression_problem", "adagrad", "adam", "adam_direction",
     "adam_init", "clip_by_global_norm", "forward", "get_optimizer", "hvp", "load_batches",
     "load_records", "load_runs", "rmsprop", "run", "sample_initial_hypers", "scalar", "setting",
     "sgd", "sgd_direction", "sgd_init", "summarise", "training_gradient", "value_and_grad",

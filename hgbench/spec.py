@@ -254,6 +254,9 @@ class Method(ABC):
     uses_validation: ClassVar[bool] = True
     #: whether :meth:`phase` names more than one phase (the runner then times each step)
     has_phases: ClassVar[bool] = False
+    #: whether the cost counters see every gradient, HVP and forward pass (False: the method
+    #: differentiates outside the counted helpers, e.g. through ``higher``; stored per run)
+    counts_exact: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

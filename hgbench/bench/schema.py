@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: bump when a column is added, removed or changes meaning
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: statuses a run may end with; ``ok`` and ``diverged`` are outcomes that re-running repeats
 STATUSES = ("ok", "diverged", "oom", "timeout", "error")
@@ -84,6 +84,7 @@ RUNS: tuple[Column, ...] = _cols(
     ("cost_gradient", "INTEGER", "counted gradients"),
     ("cost_hvp", "INTEGER", "counted Hessian-vector products"),
     ("runs_per_init", "INTEGER", "training runs one init costs (random search: N)"),
+    ("counts_exact", "BOOLEAN", "whether the counters see all the work (False: approximate)"),
     # results
     ("metric", "TEXT", "the task's reported metric"),
     ("lower_is_better", "BOOLEAN", "direction of the metric"),

@@ -173,6 +173,7 @@ def _shared_figures(
         "lower_is_better": bool(problem.lower_is_better),
         "divergence_threshold": float("nan") if threshold is None else float(threshold),
         "runs_per_init": int(method.runs_per_init),
+        "counts_exact": bool(method.counts_exact),
         "budget_steps": budget,
         "method_time_s": t.method_s / n,
         "startup_time_s": t.startup_s / n,

@@ -24,7 +24,8 @@ the model and the optimizer, as Clarke et al.'s ``patched_modules`` does, so con
 contexts continue one training run, and higher's references to the unrolled graph are dropped
 (no graph outlives its context; a loop should not keep a tracked loss alive either).
 
-Counting is approximate, and says so in every stored run (the setting ``cost_counts``): each
+Counting is approximate, and says so in every stored run (``counts_exact = False``, stored in
+the run's ``counts_exact`` column): each
 forward pass of the model is counted, and a forward that ``diffopt.step`` differentiates
 becomes one gradient; backward passes through the unrolled steps (``loss.backward()`` of a
 hypergradient) and work outside the run's model are not seen. ``state_bytes`` counts only the
@@ -44,11 +45,7 @@ from torch import Tensor, nn
 from torch.utils._pytree import tree_map
 
 from hgbench.methods.core.optim import clip_by_global_norm
-from hgbench.settings import setting
 from hgbench.spec import Batch, InitialHyper, Method, ModelState, Problem, State, Stream
-
-#: the value of the ``cost_counts`` setting every higher-run method stores
-APPROXIMATE = "approximate"
 
 
 def import_higher() -> Any:
@@ -183,12 +180,9 @@ class HigherMethod(Method):
     declare settings as usual, and implement :meth:`loop`."""
 
     supports_batching: ClassVar[bool] = False
-
-    cost_counts: str = setting(
-        APPROXIMATE, choices=(APPROXIMATE,),
-        doc="forward passes and diffopt steps are counted; backward passes through unrolled "
-        "steps and work outside the run's model are not",
-    )  # fmt: skip
+    #: forward passes and diffopt steps are counted; backward passes through unrolled steps
+    #: and work outside the run's model are not
+    counts_exact: ClassVar[bool] = False
 
     @abstractmethod
     def loop(self, run: HigherRun) -> Iterator[Tensor]:

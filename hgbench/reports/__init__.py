@@ -20,4 +20,5 @@ def __getattr__(name: str) -> Any:  # lazy: the CLI imports this package to add 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'hgbench.reports' has no attribute {name!r}")
 
+
 __all__ = ["benchmark_history_section", "build_report", "render_report"]

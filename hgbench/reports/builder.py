@@ -35,6 +35,7 @@ from hgbench.reports.stats import (
 )
 from hgbench.reports.style import MAX_BANDS, palette
 from hgbench.reports.tables import (
+    APPROXIMATE_NOTE,
     DERIVED_NOTE,
     ESTIMATED_NOTE,
     cost_display,
@@ -180,7 +181,7 @@ def _summary_section(
         f"init plus what the first step of each phase took beyond the steady per-step time "
         f"(tracing, warm-up), median over runs. Method time: start-up + "
         f"steady. Peak memory: the run's own (above the worker's baseline; see the kind). Cost "
-        f"counters are medians per init. {DERIVED_NOTE}. {ESTIMATED_NOTE}."
+        f"counters are medians per init. {DERIVED_NOTE}. {ESTIMATED_NOTE}. {APPROXIMATE_NOTE}."
     )
     section.table(cost, cost_marks, "Time, memory and cost", split_by="task",
                   hoist=("memory kind",))  # fmt: skip

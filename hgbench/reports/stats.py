@@ -228,7 +228,9 @@ def untrained_summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def resource_summary(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per task x label: median peak memory, its kind, and median cost counters per init.
+    """Per task x label: median peak memory, its kind, median cost counters per init, and
+    whether the counters are exact (``counts_exact``: False when the method says they miss
+    work, e.g. a ``higher`` loop's backward passes).
 
     Cost counters are summed over the rows of one (seed, init) pair (so a method that stores
     several runs per init is charged for all of them), then the median over inits is taken.
@@ -237,9 +239,15 @@ def resource_summary(runs: pd.DataFrame) -> pd.DataFrame:
         ["cost_forward", "cost_gradient", "cost_hvp"]
     ].sum(min_count=1)
     costs = per_init.groupby(level=GROUP).median()
-    memory = runs.groupby(GROUP).agg(
-        peak_memory_bytes=("peak_memory_bytes", "median"),
-        memory_kind=("memory_kind", lambda s: ",".join(sorted(set(s.dropna().astype(str))))),
+    exact = runs.get("counts_exact", pd.Series(True, index=runs.index)).fillna(True)
+    memory = (
+        runs.assign(counts_exact=exact.astype(bool))
+        .groupby(GROUP)
+        .agg(
+            peak_memory_bytes=("peak_memory_bytes", "median"),
+            memory_kind=("memory_kind", lambda s: ",".join(sorted(set(s.dropna().astype(str))))),
+            counts_exact=("counts_exact", "all"),
+        )
     )
     return memory.join(costs).reset_index()
 

@@ -20,6 +20,8 @@ from hgbench.reports.stats import STATISTICS, mark_best
 
 DERIVED = "†"
 DERIVED_NOTE = f"{DERIVED} derived: a share of the wall time of a batched computation"
+APPROXIMATE = "≈"
+APPROXIMATE_NOTE = f"{APPROXIMATE} approximate counts: the method's counters miss some of its work"
 ESTIMATED = "‡"
 ESTIMATED_NOTE = (
     f"{ESTIMATED} estimated: the run stored no steady per-step time, so method time / steps "
@@ -137,6 +139,12 @@ def cost_display(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             for v, d, e in s[[col, "time_derived", "time_estimated"]].values
         ]  # fmt: skip
 
+    exact = s["counts_exact"] if "counts_exact" in s else pd.Series(True, index=s.index)
+
+    def counted(col: str) -> list[str]:
+        return [fmt(v) + ("" if ok or math.isnan(v) else APPROXIMATE)
+                for v, ok in zip(s[col].astype(float), exact.fillna(True), strict=True)]  # fmt: skip
+
     columns: list[tuple[str, object, str | None]] = [
         ("method", s["label"], None),
         ("task", s["task_key"], None),
@@ -146,9 +154,9 @@ def cost_display(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         ("method time (s)", timed("time_s"), None),
         ("peak memory (MiB)", s["memory_mib"].map(lambda m: fmt(m, 4)), "memory_mib"),
         ("memory kind", s["memory_kind"].fillna("").astype(str).replace("", MISSING), None),
-        ("forward / init", s["cost_forward"].map(fmt), "cost_forward"),
-        ("gradient / init", s["cost_gradient"].map(fmt), "cost_gradient"),
-        ("hvp / init", s["cost_hvp"].map(fmt), "cost_hvp"),
+        ("forward / init", counted("cost_forward"), "cost_forward"),
+        ("gradient / init", counted("cost_gradient"), "cost_gradient"),
+        ("hvp / init", counted("cost_hvp"), "cost_hvp"),
     ]
     return _assemble(columns, marks)
 

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import sys
 
+import pandas as pd
 import pytest
 import torch
 
@@ -77,7 +78,8 @@ def test_runs_in_the_runner_counted_flagged_and_not_batched(registered, tmp_path
     assert list(runs.status) == ["ok", "ok"]
     assert (runs.batch_size == 1).all()  # asked for a batch of 2: not batchable, one by one
     settings = json.loads(runs.method_settings.iloc[0])
-    assert settings == {"cost_counts": "approximate", "T": 5, "k": 2,
+    assert not runs.counts_exact.any()  # flagged: the counts miss the unrolled backward
+    assert settings == {"T": 5, "k": 2,
                         "tuned": ["lr", "weight_decay", "momentum"], "meta_lr": 0.05}  # fmt: skip
     # seen: one gradient per weight step, one forward per hyper-step (the validation loss);
     # not seen: the backward through the window (unrolled counts 1 gradient + k-1 HVPs)
@@ -101,6 +103,10 @@ def test_it_is_reported_like_any_method(registered, tmp_path):
     index = build_report(results, tmp_path / "report", n_boot=50)
     text = index.read_text()
     assert "higher_unrolled" in text and "unrolled" in text
+    summary = pd.read_csv(tmp_path / "report" / "tables" / "summary.csv").set_index("label")
+    assert not summary.loc["higher_unrolled[T=5,k=2]", "counts_exact"]
+    assert summary.loc["unrolled", "counts_exact"]
+    assert "20≈" in text  # its gradient count is shown as approximate; unrolled's is not
 
 
 class _BadLoop(HigherMethod):
@@ -160,8 +166,6 @@ def test_without_the_extra_it_says_how_to_install_it(problem, monkeypatch):
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="higher_unrolled: k=6 must not exceed T=5"):
         HigherUnrolled(T=5, k=6)
-    with pytest.raises(ValueError, match="setting 'cost_counts' must be one of 'approximate'"):
-        HigherUnrolled(cost_counts="exact")
 
 
 def _graph_tensors() -> int:

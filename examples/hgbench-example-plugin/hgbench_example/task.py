@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from hgbench.api import BuildContext, Problem
-from hgbench.tasks.base import ScaledTask
-from hgbench.tasks.regression import regression_problem
+from hgbench.api import BuildContext, Problem, ScaledTask, regression_problem
 
 
 class Friedman1(ScaledTask):
