@@ -35,25 +35,26 @@ import argparse
 import math
 import os
 import time
-from collections import Counter
 from dataclasses import replace
 from typing import Any
 
 import torch
 
 from hgbench.bench.config import RunConfig, WorkItem
+from hgbench.bench.devicecheck.batched import (
+    METHOD_SETTINGS,
+    batchable_variants,
+    batched_vs_one_by_one,
+    run_configs,
+    statuses,
+    suite_batch_estimate,
+    warm_variants,
+)
 from hgbench.bench.executors import LocalExecutor
 from hgbench.bench.suites import load_suite
-from hgbench.bench.worker import execute
-from hgbench.methods import METHODS
 from hgbench.tasks import TASKS
 
 TASK = "uci_energy"
-METHOD_SETTINGS: dict[str, dict[str, Any]] = {
-    "fixed": {},
-    "hd_sgd": {},
-    "implicit": {"variant": "wd_lr_m"},
-}
 PAPER_STEPS = 4000
 
 
@@ -61,32 +62,10 @@ def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def run_configs(task: str, method: str, settings: dict, n: int, args: argparse.Namespace,
-                batch_size: int) -> list[RunConfig]:  # fmt: skip
-    """Paired inits 0..n-1 of one method on one task at paper scale."""
-    return [
-        RunConfig(task=task, method=method, method_settings=settings, init_index=k,
-                  scale="paper", budget_steps=args.steps, dtype=args.dtype, device=args.device,
-                  batch_size=batch_size, data_dir=args.data_dir, time_limit_s=None)
-        for k in range(n)
-    ]  # fmt: skip
-
-
-def statuses(rows: list[dict]) -> str:
-    counts = Counter(r["status"] for r in rows)
-    return " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
-
-
-def in_process(item: WorkItem) -> tuple[float, dict[str, Any]]:
-    start = time.perf_counter()
-    result = execute(item, threads=1)
-    return time.perf_counter() - start, result
-
-
 def one_by_one_executor(runs: list[RunConfig], workers: int) -> tuple[float, list[dict]]:
     """Wall time of ``runs`` as single-init work items through worker processes."""
     rows: list[dict] = []
-    executor = LocalExecutor(workers=workers, threads=1)
+    executor = LocalExecutor(workers=workers)
     start = time.perf_counter()
     executor.run([WorkItem((r,)) for r in runs], lambda item, res: rows.extend(res["runs"]))
     return time.perf_counter() - start, rows
@@ -95,41 +74,25 @@ def one_by_one_executor(runs: list[RunConfig], workers: int) -> tuple[float, lis
 def bench_method(method: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     settings = METHOD_SETTINGS[method]
     label = method + "".join(f" {k}={v}" for k, v in settings.items())
-    singles = run_configs(TASK, method, settings, args.one_by_one_runs, args, 1)
-    # warm-up, not timed: this process's first single and first vmapped calls, and the
-    # executor's forkserver start
-    warm = replace(singles[0], budget_steps=min(args.steps, 20))
-    execute(WorkItem((warm,)), threads=1)
-    pair = run_configs(TASK, method, settings, 2, args, 2)
-    execute(WorkItem(tuple(replace(r, budget_steps=warm.budget_steps) for r in pair)), threads=1)
-    one_by_one_executor([warm], args.workers)
-
+    kw = {"dtype": args.dtype, "data_dir": args.data_dir}
+    singles = run_configs(TASK, method, settings, args.one_by_one_runs, steps=args.steps,
+                          device=args.device, batch_size=1, **kw)  # fmt: skip
+    one_by_one_executor([replace(singles[0], budget_steps=min(args.steps, 20))], args.workers)
     wall, rows = one_by_one_executor(singles, args.workers)
     exec_per_init = wall / len(singles)
     out = [{"method": label, "mode": f"one by one, local executor ({len(singles)} runs, "
             f"{args.workers} worker)", "N": 1, "per_init_s": exec_per_init,
             "method_per_init_s": sum(r.get("method_time_s", math.nan) for r in rows) / len(rows),
             "status": statuses(rows)}]  # fmt: skip
-    walls, rows = [], []
-    for r in singles:
-        w, result = in_process(WorkItem((r,)))
-        walls.append(w)
-        rows += result["runs"]
-    proc_per_init = sum(walls) / len(walls)
-    out.append({"method": label, "mode": f"one by one, in process ({len(singles)} runs)", "N": 1,
-                "per_init_s": proc_per_init,
-                "method_per_init_s": sum(r.get("method_time_s", math.nan) for r in rows) / len(rows),
-                "status": statuses(rows)})  # fmt: skip
-    for n in args.sizes:
-        runs = run_configs(TASK, method, settings, n, args, n)
-        wall, result = in_process(WorkItem(tuple(runs)))
-        batch = result["batch"]
-        method_time = (
-            batch["method_time_s"] if batch else result["runs"][0].get("method_time_s", math.nan)
-        )
-        out.append({"method": label, "mode": "batched, in process", "N": n,
-                    "per_init_s": wall / n, "method_per_init_s": method_time / n,
-                    "status": statuses(result["runs"])})  # fmt: skip
+    measured = batched_vs_one_by_one(TASK, method, settings, args.sizes, steps=args.steps,
+                                     one_by_one=args.one_by_one_runs, device=args.device,
+                                     **kw)  # fmt: skip
+    proc_per_init = measured[0]["per_init_s"]
+    for row in measured:
+        mode = "one by one, in process" if row["mode"] == "one by one" else "batched, in process"
+        if row["mode"] == "one by one":
+            mode += f" ({row['runs']} runs)"
+        out.append({**row, "method": label, "mode": mode})
     for row in out:
         row["speedup_vs_executor"] = exec_per_init / row["per_init_s"]
         row["speedup_vs_in_process"] = proc_per_init / row["per_init_s"]
@@ -147,49 +110,30 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               f"{r['speedup_vs_in_process']:9.1f}  {r['status']}")  # fmt: skip
 
 
-def evaluations(steps: int, eval_every: int) -> int:
-    """Evaluations of a run of ``steps``: at step 0, every ``eval_every``, at the end, final."""
-    return 1 + math.ceil(steps / eval_every) + 1
-
-
 def suite_total(args: argparse.Namespace) -> None:
     """Measure one batch per (data set, batchable method variant) and scale to 4000 steps."""
     suite = load_suite("clarke_uci").at_scale("paper")
     full_steps, inits = PAPER_STEPS, args.suite_inits
-    variants = [(k, s) for k, s in suite.method_variants() if METHODS.get(k).supports_batching]
-    skipped = [k for k, _ in suite.method_variants() if not METHODS.get(k).supports_batching]
+    variants, skipped = batchable_variants(suite.method_variants())
     tasks = args.suite_tasks or suite.tasks
+    kw = {"dtype": args.dtype, "data_dir": args.data_dir}
     print(f"\nClarke UCI suite estimate: {len(tasks)} data sets x {len(variants)} batchable "
           f"method variants x {inits} inits in batches of {inits}. Measured at {args.steps} "
           f"steps; training time scaled linearly in steps to {full_steps}, evaluation time by "
           "the number of evaluations, set-up (data, model, first calls) added once"
           + (f"; not batchable (not estimated): {', '.join(skipped)}" if skipped else ""))  # fmt: skip
-    for key, settings in variants:  # untimed: each variant's first vmapped call
-        warm = run_configs(tasks[0], key, settings, 2, args, 2)
-        execute(WorkItem(tuple(replace(r, budget_steps=2) for r in warm)), threads=1)
+    warm_variants(tasks[0], variants, device=args.device, **kw)
     print(f"{'task':14s} {'method':30s} {'wall (s)':>9s} {'train (s)':>9s} {'eval (s)':>9s} "
           f"{'est. 4000 steps (s)':>19s}  status")  # fmt: skip
     total = measured = 0.0
     for task in tasks:
-        every = TASKS.get(task)(scale="paper").eval_every
-        eval_scale = evaluations(full_steps, every) / evaluations(args.steps, every)
         for key, settings in variants:
-            runs = run_configs(task, key, settings, inits, args, inits)
-            wall, result = in_process(WorkItem(tuple(runs)))
-            rows = result["runs"]
-            if result["batch"]:
-                train_s = result["batch"]["method_time_s"]
-                eval_s = result["batch"]["total_time_s"] - train_s
-            else:  # ran one by one (not batchable on this task)
-                train_s = sum(r.get("method_time_s", math.nan) for r in rows)
-                eval_s = sum(r.get("total_time_s", math.nan) for r in rows) - train_s
-            setup = max(0.0, wall - train_s - eval_s)
-            estimate = setup + train_s * full_steps / args.steps + eval_s * eval_scale
-            total += estimate
-            measured += wall
-            label = key + "".join(f" {k}={v}" for k, v in settings.items())
-            print(f"{task:14s} {label:30s} {wall:9.2f} {train_s:9.2f} {eval_s:9.2f} "
-                  f"{estimate:19.1f}  {statuses(rows)}", flush=True)  # fmt: skip
+            r = suite_batch_estimate(task, key, settings, inits=inits, steps=args.steps,
+                                     full_steps=full_steps, device=args.device, **kw)  # fmt: skip
+            total += r["estimate_s"]
+            measured += r["wall_s"]
+            print(f"{task:14s} {r['method']:30s} {r['wall_s']:9.2f} {r['train_s']:9.2f} "
+                  f"{r['eval_s']:9.2f} {r['estimate_s']:19.1f}  {r['status']}", flush=True)  # fmt: skip
     print(f"measured {measured:.1f} s in all; estimated total of these data sets at "
           f"{full_steps} steps: {total:.0f} s = {total / 3600:.2f} h on this machine "
           f"(1 thread, {args.device}, one batch at a time)")  # fmt: skip

@@ -19,7 +19,8 @@ it in proportion, whatever the evaluation cadence.
 On CUDA every clock read is preceded by ``torch.cuda.synchronize()``; per-step timing of
 phased methods uses CUDA events, read at the next evaluation, so there is no host
 synchronisation inside the timed loop. Per-phase peak allocated bytes (CUDA) are measured by
-resetting the allocator's peak counter at each phased step.
+resetting the allocator's peak counter at each phased step; the peak reached since the
+previous reset is folded into the run's peak first, so none is lost.
 """
 
 from __future__ import annotations
@@ -138,17 +139,23 @@ class StepClock:
         if not (self.cuda and self.per_step):
             yield
             return
+        # the peak since the last reset (init, evaluation, the task's build) is the run's too
+        self.run_peak = max(self.run_peak, self._allocated_peak())
         torch.cuda.reset_peak_memory_stats(self.device)
         yield
-        peak = int(torch.cuda.max_memory_allocated(self.device)) - self.baseline
+        peak = self._allocated_peak()
         self.t.phase_peak_bytes[phase] = max(self.t.phase_peak_bytes.get(phase, 0), peak)
         self.run_peak = max(self.run_peak, peak)
 
+    def _allocated_peak(self) -> int:
+        return int(torch.cuda.max_memory_allocated(self.device)) - self.baseline
+
     def run_peak_bytes(self) -> int:
-        """CUDA: the run's peak allocated bytes above the baseline, across per-step resets."""
+        """CUDA: the run's peak allocated bytes above the baseline, across per-step resets
+        (what came before the first reset included: the task's build, init, evaluations)."""
         if not self.cuda:
             return 0
-        return max(self.run_peak, int(torch.cuda.max_memory_allocated(self.device)) - self.baseline)
+        return max(self.run_peak, self._allocated_peak())
 
     def _close_window(self) -> None:
         if self.window_start is not None:

@@ -50,6 +50,8 @@ class MemoryProbe:
     baseline: int = 0
     kind: str = ""
     file_baseline: int = 0
+    #: CUDA: the run's peak above the baseline as the loop measured it (see :meth:`peak`)
+    cuda_run_peak: int = 0
 
     def start(self) -> MemoryProbe:
         if self.device.type == "cuda":
@@ -69,9 +71,11 @@ class MemoryProbe:
         return self
 
     def process_peak(self) -> int:
-        """The whole process's peak since :meth:`start` (CUDA: max allocated)."""
+        """The whole process's peak since :meth:`start` (CUDA: max allocated, including the
+        run's peak across the loop's per-step counter resets once :meth:`peak` has seen it)."""
         if self.device.type == "cuda":
-            return int(torch.cuda.max_memory_allocated(self.device))
+            return max(int(torch.cuda.max_memory_allocated(self.device)),
+                       self.baseline + self.cuda_run_peak)  # fmt: skip
         hwm = _status_kib("VmHWM") if self.kind == "cpu_run_rss" else None
         return hwm * 1024 if hwm is not None else _ru_maxrss_bytes()
 
@@ -79,7 +83,8 @@ class MemoryProbe:
         """The run's own peak bytes; ``cuda_run_peak``: the loop's peak across its per-step
         counter resets (already relative to the baseline)."""
         if self.device.type == "cuda":
-            return max(cuda_run_peak, self.process_peak() - self.baseline)
+            self.cuda_run_peak = max(self.cuda_run_peak, cuda_run_peak)
+            return max(self.cuda_run_peak, self.process_peak() - self.baseline)
         rss_file = _status_kib("RssFile")
         code = max(0, (rss_file or 0) * 1024 - self.file_baseline) if rss_file is not None else 0
         return max(0, self.process_peak() - self.baseline - code)

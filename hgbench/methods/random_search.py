@@ -38,8 +38,14 @@ def member_hypers(hyper: InitialHyper, n: int, seed: int = 0) -> list[InitialHyp
     return out
 
 
+def _take(x: Tensor, idx: Tensor) -> Tensor:
+    """``x[idx]`` for a 0-d index tensor without reading it on the host (indexing with a
+    tensor scalar is an ``.item()``: a device synchronisation every step on a GPU)."""
+    return x.index_select(0, idx.reshape(1)).squeeze(0)
+
+
 def _pick(tree: Any, idx: Tensor) -> Any:
-    return torch.utils._pytree.tree_map(lambda x: x[idx], tree)
+    return torch.utils._pytree.tree_map(lambda x: _take(x, idx), tree)
 
 
 def _best(values: Tensor) -> Tensor:
@@ -143,7 +149,7 @@ class RandomSearch(_Method):
         if self.stepped_lr and (t + 1) % self.T == 0:
             members["lr"] = (members["lr"] * state["lr_multiplier"]).clamp(*LR_BOUNDS)
         best = _best(losses)
-        return {**state, "members": members, "best": best}, losses[best]
+        return {**state, "members": members, "best": best}, _take(losses, best)
 
     def finalize(self, problem: Problem, state: State) -> State:
         m = state["members"]
@@ -152,8 +158,8 @@ class RandomSearch(_Method):
 
     def weights(self, state: State) -> tuple[Tensor, ModelState]:
         m = state["members"]
-        return m["w"][state["best"]], _pick(m["mstate"], state["best"])
+        return _take(m["w"], state["best"]), _pick(m["mstate"], state["best"])
 
     def hyperparameters(self, state: State) -> dict[str, Tensor]:
         m = state["members"]
-        return {n: m[n][state["best"]] for n in ("lr", "weight_decay", "momentum")}
+        return {n: _take(m[n], state["best"]) for n in ("lr", "weight_decay", "momentum")}

@@ -36,7 +36,7 @@ def epoch_permutation(n: int, data_seed: int, epoch: int, stream: str = "train")
     """The example order of one epoch: ``randperm(n)`` from a generator seeded by
     ``(data_seed, stream, epoch)`` (CPU, int64)."""
     gen = torch.Generator().manual_seed(stable_seed(data_seed, stream, epoch))
-    return torch.randperm(n, generator=gen)
+    return torch.randperm(n, generator=gen, device="cpu")
 
 
 @dataclass(frozen=True)

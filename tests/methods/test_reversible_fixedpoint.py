@@ -7,7 +7,16 @@ import torch
 
 from hgbench.methods.reversible import fixedpoint as fx
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=[
+            pytest.mark.cuda,
+            pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+        ],
+    ),
+]
 
 
 def _velocity_run(gammas: list[float], num: int, device: str, seed: int = 0):

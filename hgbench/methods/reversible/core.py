@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from hgbench.methods.core import diff
+from hgbench.methods.core import layout as layout_ids
 from hgbench.methods.reversible import fixedpoint as fx
 from hgbench.methods.reversible.schedule import expand, group_sum
 from hgbench.spec import Batch, ModelState, Problem
@@ -125,7 +126,7 @@ def reverse_pass(
     forward pass) with ``dw = ∇f(w_T)``. Returns the recovered initial fixed-point state and
     the natural-value hypergradients ``alpha [T,G]``, ``gamma [T,G]``, ``init_scale [G]``,
     ``l2`` (``[G]`` or ``[P]``) and ``w0 [P]``."""
-    gid = problem.layout.group_ids(dw.device)
+    gid = layout_ids.group_ids(problem)
     num_groups = alpha.shape[1]
     lam = l2_flat(l2, gid, l2_per_weight)
     w_int, v_int, buf = exact["w_int"], exact["v_int"], exact["buffer"]

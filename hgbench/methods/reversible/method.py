@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from hgbench.methods import METHODS
+from hgbench.methods.core import layout as layout_ids
 from hgbench.methods.core.optim import tree_adam_init
 from hgbench.methods.reversible import core
 from hgbench.methods.reversible import fixedpoint as fx
@@ -110,12 +111,12 @@ class ScheduleMethod(Method):
         return [get(j) for j in range(self.meta_batches)]
 
     def _initial_weights(self, problem: Problem, state: State) -> Tensor:
-        gid = problem.layout.group_ids(problem.device)
+        gid = layout_ids.group_ids(problem)
         scale = sch.natural(state["hyper"])["init_scale"]
         return sch.expand(scale, gid) * state["w_base"]
 
     def _l2_flat(self, problem: Problem, hyper: sch.Hyper) -> Tensor:
-        gid = problem.layout.group_ids(problem.device)
+        gid = layout_ids.group_ids(problem)
         return core.l2_flat(sch.natural(hyper)["l2"], gid, self.l2_per_weight)
 
     def _common_state(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper) -> State:
@@ -214,7 +215,7 @@ class Reversible(ScheduleMethod):
             state["w0_int"] = state["exact"]["w_int"]
             state["bad"] = torch.zeros_like(state["bad"])
         nat = sch.natural(state["hyper"])
-        gid = problem.layout.group_ids(problem.device)
+        gid = layout_ids.group_ids(problem)
         lam = core.l2_flat(nat["l2"], gid, self.l2_per_weight)
         h = core.step_hyper(nat["alpha"], nat["gamma"], k, gid)
         batch_of = self._batch_of(problem, m)
@@ -235,7 +236,9 @@ class Reversible(ScheduleMethod):
         )
         nat = sch.natural(state["hyper"])
         bits = fx.buffer_bits(state["exact"]["buffer"])
-        bits_t = {k: torch.tensor(v, dtype=torch.float64) for k, v in bits.items()}
+        bits_t = {
+            k: torch.tensor(v, dtype=torch.float64, device=problem.device) for k, v in bits.items()
+        }
         state = {**state, "meta_objective": f, "buffer_bits": bits_t}
         if bool(state["bad"]):  # out of range: the integers are garbage, skip the reversal
             zeros = {k: torch.zeros_like(v) for k, v in state["hyper"].items()}

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from hgbench.methods import METHODS
+from hgbench.methods.core import layout as layout_ids
 from hgbench.methods.reversible import core
 from hgbench.methods.reversible import schedule as sch
 from hgbench.methods.reversible.method import ScheduleMethod
@@ -70,7 +71,7 @@ class UnrolledFull(ScheduleMethod):
         state = {**state, "k": torch.full_like(state["k"], k)}
         if k < self.horizon - 1:
             nat = sch.natural(state["hyper"])
-            gid = problem.layout.group_ids(problem.device)
+            gid = layout_ids.group_ids(problem)
             lam = core.l2_flat(nat["l2"], gid, self.l2_per_weight)
             w, v, loss, mstate = velocity_step(
                 problem,
@@ -91,7 +92,7 @@ class UnrolledFull(ScheduleMethod):
     def hypergradient(self, problem: Problem, state: State, batch_of):
         """Natural-value hypergradients of the meta-objective by reverse mode through the
         replayed run, and ``(f, w_T, v_T, last loss, model state)``."""
-        gid = problem.layout.group_ids(problem.device)
+        gid = layout_ids.group_ids(problem)
         meta_batches = self._meta_batches(problem)
         w_base, mstate0 = state["w_base"], state["mstate0"]
 

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from hgbench.methods import METHODS
+from hgbench.methods.core import layout as layout_ids
 from hgbench.methods.core.common import scalar
 from hgbench.methods.core.diff import value_and_grad, vjp_through
 from hgbench.methods.core.hyper import summarise
@@ -83,7 +84,7 @@ class Tower(Method):
         if not self.stack[k].per_tensor:
             return None
         if k == 0:
-            return problem.layout.tensor_ids(problem.device)
+            return layout_ids.tensor_ids(problem)
         return None  # each entry of a hyperparameter vector is its own tensor
 
     def init(self, problem: Problem, w0: Tensor, mstate: ModelState, hyper: InitialHyper) -> State:
