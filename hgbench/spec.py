@@ -123,9 +123,10 @@ class ParamLayout:
 
     def tensor_ids(self, device: torch.device | str | None = None) -> Tensor:
         """Index of the tensor each flat element belongs to (shape ``[P]``, int64)."""
-        return torch.repeat_interleave(
+        return torch.repeat_interleave(  # output_size: no host read of the counts
             torch.arange(len(self.names), device=device),
             torch.tensor(self.numels, device=device),
+            output_size=self.size,
         )
 
     def group_ids(self, device: torch.device | str | None = None) -> Tensor:
