@@ -111,7 +111,7 @@ def render_report(
     ``targets`` maps task keys to a target metric for time to target; tasks not in it use the
     median final test metric of ``fixed``. ``pdf`` adds a vector PDF of every figure (for
     papers; it about doubles the time figures take). ``jobs``: processes drawing the figures
-    (default: the CPUs available; see :mod:`hgbench.reports.render`). Returns the path of
+    (default 1, in this process; see :mod:`hgbench.reports.render`). Returns the path of
     ``index.html``.
     """
     require_columns(records, RECORD_COLUMNS, "records")

@@ -117,7 +117,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dpi", type=int, default=150, help="PNG resolution (150)")
     p.add_argument(
         "--jobs", type=int, default=None, metavar="N",
-        help="processes drawing the figures (default: the CPUs available)",
+        help="processes drawing the figures (default 1: forked drawers were slower on 2 cores)",
     )  # fmt: skip
     p.add_argument(
         "--pdf", action="store_true",

@@ -164,3 +164,20 @@ def test_header_says_what_the_quick_suite_is(tmp_path: Path) -> None:
     (six,) = callouts("quick", 6)
     assert "6 paired init(s)" in six and "confidence interval" not in six
     assert callouts("clarke_uci", 3) == []  # the note names the built-in quick suite only
+
+
+@pytest.mark.slow
+def test_forked_drawers_write_the_same_figures(
+    report: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """``jobs=2`` (figures drawn in forked processes) writes the very images of the default."""
+    index, _ = report
+    forked = build_report(index.parent.parent / "results.sqlite", tmp_path / "out", n_boot=20,
+                          dpi=30, pdf=False, jobs=2)  # fmt: skip
+    pngs = sorted((index.parent / "figures").glob("*.png"))
+    assert pngs and [p.name for p in pngs] == sorted(
+        p.name for p in (forked.parent / "figures").glob("*.png")
+    )
+    for png in pngs:
+        a, b = Image.open(png), Image.open(forked.parent / "figures" / png.name)
+        assert a.size == b.size and a.tobytes() == b.tobytes(), png.name
