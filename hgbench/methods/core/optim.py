@@ -126,10 +126,11 @@ def adam_direction(
     number (then the bias corrections are Python floats). A Python zero ``weight_decay``
     skips its arithmetic.
     """
-    d = g if _is_zero(weight_decay) else g + weight_decay * w
+    d = g if _is_zero(weight_decay) else add_scaled(g, weight_decay, w)
     step = state["step"] + 1
-    m = beta1 * state["exp_avg"] + (1 - beta1) * d
-    v = beta2 * state["exp_avg_sq"] + (1 - beta2) * d * d
+    # β m + (1-β) d as one lerp each (torch.optim.Adam's own form for m)
+    m = torch.lerp(state["exp_avg"], d, 1 - beta1)
+    v = torch.lerp(state["exp_avg_sq"], d * d, 1 - beta2)
     c1, c2 = 1 - beta1**step, 1 - beta2**step
     if eps_on == "v_hat":
         direction = (m / c1) / ((v / c2).sqrt() + eps)
@@ -204,7 +205,7 @@ def adagrad_direction(
     eps: float = 1e-10,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """AdaGrad's direction ``g / (√Σg² + ε) / (1 + (t-1)·lr_decay)`` and new state."""
-    d = g + weight_decay * w
+    d = add_scaled(g, weight_decay, w)
     step = state["step"] + 1
     acc = state["sum"] + d * d
     direction = d / (acc.sqrt() + eps) / (1 + (step - 1) * lr_decay)
@@ -245,7 +246,7 @@ def rmsprop_direction(
 
     The momentum buffer starts at zero, so with ``momentum = 0`` it is just ``g / (√s + ε)``.
     """
-    d = g + weight_decay * w
+    d = add_scaled(g, weight_decay, w)
     s = alpha * state["square_avg"] + (1 - alpha) * d * d
     buf = momentum * state["momentum_buffer"] + d / (s.sqrt() + eps)
     return buf, {"square_avg": s, "momentum_buffer": buf}
