@@ -23,6 +23,7 @@ Data access is random-access and deterministic given the problem's data seed:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,11 +100,12 @@ class ParamLayout:
             groups.append(layer_of.setdefault(owner, len(layer_of)))
         return cls(tuple(names), tuple(shapes), tuple(groups))
 
-    @property
+    @functools.cached_property
     def numels(self) -> tuple[int, ...]:
+        """Number of elements of each tensor (computed once: ``unflatten`` runs every step)."""
         return tuple(int(torch.Size(s).numel()) for s in self.shapes)
 
-    @property
+    @functools.cached_property
     def size(self) -> int:
         return sum(self.numels)
 

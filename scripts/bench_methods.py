@@ -1,8 +1,10 @@
 """Time per weight step of the online methods against ``fixed`` on one small task.
 
 Prints, for a plain ``torch.optim.SGD`` loop over the same loss, ``fixed``, each ``hd_*`` and
-towers of height 1-3 (SGD and Adam levels), the median ms per step over interleaved repeats
-and the ratio to ``fixed``. One torch thread; CPU unless ``--device cuda``.
+towers of height 1-3 (SGD and Adam levels), the median ms per step over repeats (every method once per repeat, in alternating order)
+and the ratio to ``fixed``: the median over repeats of the ratio within each repeat (each
+repeat times every method once, so machine load that varies between repeats cancels), with
+its range. One torch thread; CPU unless ``--device cuda``.
 
     python scripts/bench_methods.py --task sk_digits --steps 200 --repeats 7
 """
@@ -95,8 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     for run in runners.values():  # warm-up
         run(20)
     times: dict[str, list[float]] = {label: [] for label in runners}
-    for _ in range(args.repeats):  # interleaved, so machine load hits every method alike
-        for label, run in runners.items():
+    order = list(runners.items())
+    for r in range(args.repeats):  # interleaved, alternating order: load hits every method alike
+        for label, run in order if r % 2 == 0 else order[::-1]:
             _sync(problem.device)
             start = time.perf_counter()
             run(args.steps)
@@ -107,9 +110,11 @@ def main(argv: list[str] | None = None) -> None:
         f"task {args.task} ({problem.layout.size} weights), {args.device} {args.dtype}, "
         f"1 thread, median of {args.repeats} x {args.steps} steps"
     )
-    print(f"{'method':<22}{'ms/step':>10}{'x fixed':>10}")
+    print(f"{'method':<22}{'ms/step':>10}{'x fixed':>10}{'range':>14}")
     for label, ms in med.items():
-        print(f"{label:<22}{ms:>10.4f}{ms / med['fixed']:>10.3f}")
+        paired = [a / b for a, b in zip(times[label], times["fixed"], strict=True)]
+        spread = f"{min(paired):.2f}-{max(paired):.2f}"
+        print(f"{label:<22}{ms:>10.4f}{statistics.median(paired):>10.3f}{spread:>14}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from hgbench.methods import METHODS
 from hgbench.methods.core.common import scalar, training_gradient
-from hgbench.methods.core.optim import FunctionalOptimizer, get_optimizer
+from hgbench.methods.core.optim import FunctionalOptimizer, add_scaled, get_optimizer, step_along
 from hgbench.settings import setting
 from hgbench.spec import InitialHyper, Method, ModelState, Problem, State
 
@@ -94,7 +94,7 @@ class HypergradientDescent(Method):
     def step(self, problem: Problem, state: State, t: int) -> tuple[State, Tensor]:
         w, u, consts = state["w"], state["u"], state["hyper"]
         loss, g, mstate = training_gradient(problem, w, state["mstate"], t)
-        d = g + consts["weight_decay"] * w
+        d = add_scaled(g, consts["weight_decay"], w)
         h = torch.dot(d, u)
         if self.multiplicative:
             cos = h / (d.norm() * u.norm()).clamp_min(torch.finfo(d.dtype).tiny)
@@ -104,8 +104,9 @@ class HypergradientDescent(Method):
         if self.nonnegative:
             lr = lr.clamp_min(0.0)
         direction, opt = self._direction(w, d, state["opt"], consts)
-        new = {"w": w - lr * direction, "mstate": mstate, "opt": opt, "lr": lr, "u": direction}
-        return {**new, "hyper": consts, "hypergrad": {"lr": -h}}, loss
+        w = step_along(w, lr, direction)
+        new = {"w": w, "mstate": mstate, "opt": opt, "lr": lr, "u": direction, "hyper": consts}
+        return {**new, "hypergrad": {"lr": -h}}, loss
 
     def hyperparameters(self, state: State) -> dict[str, Tensor]:
         return {"lr": state["lr"], **state["hyper"]}

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from hgbench.spec import Batch, CostCounter, ModelState, ParamLayout, Problem, Split, Stream, Task
+from hgbench.tasks.models import FlatForward, flat_forward
 
 #: ``(outputs, targets) -> per-example values [N]``
 PerExample = Callable[[Tensor, Tensor], Tensor]
@@ -127,6 +128,8 @@ class SupervisedProblem(Problem):
         # The template module: only its structure, training flag and buffer names are used.
         self.model = self._build_model()
         self.layout = ParamLayout.from_module(self.model)
+        #: the model family's forward from the flat weights, if it has one (an MLP)
+        self._flat_forward: FlatForward | None = flat_forward(self.model, self.layout)
         self._buffer_names = tuple(n for n, _ in self.model.named_buffers())
         self._perm_cache: dict[tuple[str, int], Tensor] = {}
         self._full: dict[str, Batch] = {}
@@ -166,6 +169,10 @@ class SupervisedProblem(Problem):
 
     # ------------------------------------------------------------------ forward
     def _forward(self, w: Tensor, buffers: Mapping[str, Tensor], x: Tensor, train: bool) -> Tensor:
+        """The model's output at flat weights ``w``: its family's flat forward where it has
+        one (no buffers, the same in both modes), else ``functional_call`` on the template."""
+        if self._flat_forward is not None:
+            return self._flat_forward(w, x)
         self.model.train(train)
         params = self.layout.unflatten(w)
         return functional_call(self.model, (params, dict(buffers)), (x,))

@@ -10,7 +10,7 @@ from torch import Tensor
 
 def squared_error(out: Tensor, y: Tensor) -> Tensor:
     """Per-example squared error of a one-output regressor (``out`` is ``[N, 1]`` or ``[N]``)."""
-    return (out.reshape(y.shape) - y) ** 2
+    return (out.reshape(y.shape) - y).square()
 
 
 def scaled_squared_error(scale: float) -> Callable[[Tensor, Tensor], Tensor]:

@@ -27,7 +27,7 @@ from hgbench.methods.core import layout as layout_ids
 from hgbench.methods.core.common import scalar
 from hgbench.methods.core.diff import value_and_grad, vjp_through
 from hgbench.methods.core.hyper import summarise
-from hgbench.methods.core.optim import clip_by_global_norm
+from hgbench.methods.core.optim import add_scaled, clip_by_global_norm
 from hgbench.methods.tower.levels import DEFAULTS, Level, parse_levels
 from hgbench.settings import setting
 from hgbench.spec import InitialHyper, Method, ModelState, Problem, State
@@ -139,8 +139,8 @@ class Tower(Method):
         loss, g_raw, mstate = value_and_grad(problem, w, state["mstate"], problem.train_batch(t))
         wd = state["weight_decay"]
         # the update steps along the clipped gradient; ∂L/∂w is the unclipped one
-        g = clip_by_global_norm(g_raw, problem.grad_clip) + wd * w
-        c0 = g if problem.grad_clip is None else g_raw + wd * w
+        g = add_scaled(clip_by_global_norm(g_raw, problem.grad_clip), wd, w)
+        c0 = g if problem.grad_clip is None else add_scaled(g_raw, wd, w)
         cs = self._hypergradients(problem, state, c0, t)
         grads = [g, *cs]  # what each level is fed
         h, opt = list(state["h"]), list(state["opt"])
