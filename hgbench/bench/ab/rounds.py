@@ -73,17 +73,29 @@ class Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, cwd=side.source, env=worker_env(threads),
         )  # fmt: skip
-        self.hello = self.ask({"op": "hello"})
-        if self.hello.get("torch_threads") != threads:
-            raise WorkerError(f"{side.label} worker runs {self.hello} threads, not {threads}")
+        self.threads = threads
+        self.hello: dict[str, Any] = {}
 
-    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
-        assert self.proc.stdin and self.proc.stdout
+    def ready(self) -> Worker:
+        """Wait for the worker to have imported its side; check what it imported."""
+        self.hello = self.ask({"op": "hello"})
+        if self.hello.get("torch_threads") != self.threads:
+            raise WorkerError(
+                f"{self.side.label} worker runs {self.hello.get('torch_threads')} torch "
+                f"threads, not {self.threads}"
+            )
+        return self
+
+    def send(self, request: dict[str, Any]) -> None:
+        assert self.proc.stdin
         try:
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
         except BrokenPipeError:
-            pass
+            pass  # the worker exited: receive() reports why
+
+    def receive(self) -> dict[str, Any]:
+        assert self.proc.stdout
         line = self.proc.stdout.readline()
         if not line:
             err = (self.proc.stderr.read() if self.proc.stderr else "").strip().splitlines()
@@ -95,21 +107,26 @@ class Worker:
             raise WorkerError(f"{self.side.label} ({self.side.spec}): {answer['error']}")
         return answer
 
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.send(request)
+        return self.receive()
+
     def burst(self, case_id: str, steps: int) -> list[float]:
         """The per-step times (s) of one fresh init and ``steps`` weight steps of the case."""
         self.ask({"op": "start", "case": case_id})
         return self.ask({"op": "steps", "case": case_id, "k": steps})["step_s"]
 
-    def close(self) -> None:
+    def quit(self) -> None:
         if self.proc.poll() is None:
-            try:
-                self.ask({"op": "quit"})
-            except (WorkerError, OSError, ValueError):
-                pass
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            self.send({"op": "quit"})
+
+    def close(self) -> None:
+        self.quit()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 @dataclass
@@ -150,11 +167,12 @@ class Schedule:
 def start_pools(sides: Iterable[Side], threads: int, workers: int) -> dict[str, list[Worker]]:
     """``workers`` warmed-up processes per side (closed again when one fails to start)."""
     pools: dict[str, list[Worker]] = {}
-    try:
+    try:  # all start at once (importing torch is most of a worker's start-up), then checked
         for side in sides:
-            pools[side.label] = []
-            for _ in range(workers):
-                pools[side.label].append(Worker(side, threads))
+            pools[side.label] = [Worker(side, threads) for _ in range(workers)]
+        for pool in pools.values():
+            for worker in pool:
+                worker.ready()
     except BaseException:
         close_pools(pools)
         raise
@@ -162,9 +180,28 @@ def start_pools(sides: Iterable[Side], threads: int, workers: int) -> dict[str, 
 
 
 def close_pools(pools: dict[str, list[Worker]]) -> None:
-    for pool in pools.values():
-        for worker in pool:
-            worker.close()
+    workers = [w for pool in pools.values() for w in pool]
+    for worker in workers:  # all are told first, so they exit side by side
+        worker.quit()
+    for worker in workers:
+        worker.close()
+
+
+def warm_up(pools: dict[str, list[Worker]], case: str, steps: int) -> None:
+    """Build ``case`` on every worker (side by side) and run one untimed burst on each."""
+    workers = [w for pool in pools.values() for w in pool]
+    for worker in workers:
+        worker.send({"op": "start", "case": case})
+    answers = []
+    for worker in workers:
+        try:
+            worker.receive()
+        except WorkerError as exc:
+            answers.append(exc)
+    if answers:
+        raise answers[0]
+    for worker in workers:
+        worker.burst(case, steps)
 
 
 def run(
@@ -183,9 +220,7 @@ def run(
     try:
         for case in schedule.cases:  # warm-up burst on every worker; a case a side lacks is skipped
             try:
-                for pool in pools.values():
-                    for worker in pool:
-                        worker.burst(case, schedule.steps)
+                warm_up(pools, case, schedule.steps)
             except WorkerError as exc:
                 skipped[case] = str(exc)
                 log.warning("skipping %s: %s", case, exc)
@@ -221,7 +256,7 @@ def _one_round(
     got: dict[str, float] = {}
     for side in sides:
         if cs.process == FRESH:
-            worker = Worker(side, schedule.threads)
+            worker = Worker(side, schedule.threads).ready()
             try:
                 got[side.label] = schedule.figure(worker.burst(cs.case, schedule.steps))
             finally:
