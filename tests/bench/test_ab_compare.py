@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hgbench.bench.ab import sides
+from hgbench.bench.ab import rounds, sides
 from hgbench.bench.ab.rounds import MIN_ROUNDS, Schedule, worker_env
 from hgbench.cli import main
 
@@ -94,3 +94,53 @@ def test_worker_env_pins_the_threads():
     env = worker_env(2, {"PYTHONPATH": "/elsewhere", "OMP_NUM_THREADS": "8", "HOME": "/h"})
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "2"
     assert "PYTHONPATH" not in env and env["HOME"] == "/h"
+
+
+class FakeWorker:
+    """A worker without a process: head is 10 % slower; ``new@x`` exists on head only."""
+
+    made: list[str] = []
+
+    def __init__(self, side, threads):
+        self.side, self.threads, self.hello = side, threads, {}
+        self.pending: list[dict] = []
+        FakeWorker.made.append(side.label)
+
+    def ready(self):
+        self.hello = {"torch_threads": self.threads, "hgbench_file": self.side.source}
+        return self
+
+    def send(self, request):
+        self.pending.append(request)
+
+    def receive(self):
+        request = self.pending.pop(0)
+        if request.get("case") == "new@x" and self.side.label == "base":
+            raise rounds.WorkerError("base: unknown method 'new'")
+        return {"ok": True}
+
+    def burst(self, case, steps):
+        return [(1.1 if self.side.label == "head" else 1.0) * 1e-3] * steps
+
+    def quit(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_rounds_pair_the_sides_skip_a_case_one_side_lacks_and_honour_fresh(monkeypatch):
+    monkeypatch.setattr(rounds, "Worker", FakeWorker)
+    FakeWorker.made = []
+    base = sides.Side("base", "b", "/b", None, False)
+    head = sides.Side("head", "h", "/h", None, False)
+    schedule = Schedule(cases=["a@x", "new@x", "f@x"], rounds=7, workers=2,
+                        modes={"f@x": rounds.FRESH})  # fmt: skip
+    samples, skipped, facts = rounds.run(schedule, base, head)
+    assert list(skipped) == ["new@x"] and "unknown method" in skipped["new@x"]
+    assert sorted(samples) == ["a@x", "f@x"] and len(facts["base"]) == 2
+    for cs in samples.values():
+        assert len(cs.base) == len(cs.head) == len(cs.order) == 7
+        assert all(h / b == pytest.approx(1.1) for b, h in zip(cs.base, cs.head, strict=True))
+    assert samples["f@x"].process == rounds.FRESH
+    assert len(FakeWorker.made) == 4 + 2 * 7  # the pools, then a fresh pair per round of f@x
