@@ -6,12 +6,14 @@ faster. (b) A head with an injected slowdown of 10 % and 25 % of one method's st
 wait proportional to the step's own time, patched into a throwaway ``git worktree`` outside
 the repository, never committed), ``--slow-reps`` comparisons each of that method's case
 alone with as many rounds as a default comparison gets (the median of (a), else
-``--slow-rounds``): how often it is flagged. The verdicts are recomputed from each run's
+``--slow-rounds``), or with ``--slow-in-full`` whole default comparisons (the other cases'
+verdicts counted too): how often it is flagged. The verdicts are recomputed from each run's
 paired samples at every ``--threshold``. Prints a Markdown table and writes every run's JSON
 under ``--out``::
 
     python scripts/calibrate_ab.py --out /tmp/ab-calibration            # 20 + 2 x 10 runs
     python scripts/calibrate_ab.py --self-reps 2 --slow-reps 2 --out /tmp/ab-quick
+    python scripts/calibrate_ab.py --self-reps 0 --slow-reps 6 --slow-in-full --out /tmp/ab-full
 """
 
 from __future__ import annotations
@@ -96,6 +98,11 @@ def main() -> int:
     parser.add_argument("--method", default="hd_sgd", help="the method slowed down")
     parser.add_argument("--task", default="sk_diabetes")
     parser.add_argument("--slow-rounds", type=int, default=60)
+    parser.add_argument(
+        "--slow-in-full", action="store_true",
+        help="run (b) as whole default comparisons (every default case, the default budget) and "
+        "count the other cases' verdicts too",
+    )  # fmt: skip
     parser.add_argument("--thresholds", default="0.05,0.10")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -134,22 +141,29 @@ def main() -> int:
         walls, tally = [], {t: Counter() for t in thresholds}
         ratios = []
         for rep in range(args.slow_reps):
-            doc, wall = compare(ROOT, head, args.out / f"slow{round(100 * extra)}-{rep:02d}.json",
-                                ["--method", args.method, "--task", args.task, "--rounds",
-                                 str(rounds), "--seed", str(rep)])  # fmt: skip
+            select = ["--method", args.method, "--task", args.task, "--rounds", str(rounds)]
+            name = f"slow{round(100 * extra)}{'-full' if args.slow_in_full else ''}-{rep:02d}"
+            doc, wall = compare(ROOT, head, args.out / f"{name}.json",
+                                [*([] if args.slow_in_full else select), "--seed", str(rep)])  # fmt: skip
             walls.append(wall)
-            ratios.append(doc["cases"][0]["ratio"])
+            ratios.append(next(c["ratio"] for c in doc["cases"] if c["case"] == case))
             for t in thresholds:
-                tally[t][verdicts(doc, t)[case]] += 1
+                v = verdicts(doc, t)
+                tally[t][v.pop(case)] += 1
+                tally[t]["others slower"] += sum(x == "slower" for x in v.values())
+                tally[t]["others"] += len(v)
             print(f"+{extra:.0%} {rep}: ratio {ratios[-1]:.3f}, {wall:.0f} s", flush=True)
         subprocess.run(["git", "worktree", "remove", "--force", str(head)], cwd=ROOT, check=False)
         for t in thresholds:
             v = tally[t]
+            others = f"; others: {v['others slower']}/{v['others']} slower" if v["others"] else ""
+            n_cases = 1 + v["others"] // args.slow_reps
             rows.append(
-                f"| `{case}` +{extra:.0%} | {t:.0%} | {args.slow_reps} x 1 case | "
+                f"| `{case}` +{extra:.0%} | {t:.0%} | {args.slow_reps} x {n_cases} case(s) | "
                 f"{v['slower']}/{args.slow_reps} slower ({v['inconclusive']} inconclusive, "
-                f"{v['no change']} no change, {v['faster']} faster); median ratio "
-                f"{statistics.median(ratios):.3f} | {rounds} | {statistics.median(walls):.0f} s |"
+                f"{v['no change']} no change, {v['faster']} faster){others}; median ratio "
+                f"{statistics.median(ratios):.3f} | {rounds if not args.slow_in_full else 'budget'} "
+                f"| {statistics.median(walls):.0f} s |"
             )
     print("\n| setting | threshold | runs | flagged | rounds | wall per run |")
     print("|---|---|---|---|---|---|")

@@ -147,7 +147,7 @@ class Schedule:
     cases: list[str]
     steps: int = 20
     rounds: int | None = None
-    budget_s: float | None = 90.0
+    budget_s: float | None = 60.0
     threads: int = 1
     workers: int = 2
     seed: int = 0
