@@ -1,4 +1,4 @@
-"""``hgbench list | run | show | export``: the harness's commands."""
+"""``hgbench list | run | show | export | bench compare``: the harness's commands."""
 
 from __future__ import annotations
 
@@ -52,6 +52,10 @@ def _init(text: str) -> dict[str, float]:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
+    from hgbench.bench.ab.cli import add_compare
+
+    p = sub.add_parser("bench", help="timing comparisons: `hgbench bench compare BASE HEAD`")
+    add_compare(p.add_subparsers(dest="bench_command", metavar="SUBCOMMAND"))
     p = sub.add_parser("list", help="list tasks, methods and suites")
     p.set_defaults(func=cmd_list)
 

@@ -126,6 +126,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--benchmark-json", nargs="*", default=[], metavar="JSON",
         help="pytest-benchmark JSON files, or directories such as .benchmarks, "
-        "to render as a benchmark history",
+        "to render as a benchmark history (`hgbench bench compare` JSON files among them add "
+        "the paired ratios of each compared commit)",
     )  # fmt: skip
     p.set_defaults(func=run_report)

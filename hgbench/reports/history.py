@@ -8,7 +8,9 @@ and returns a tidy table with one row per run × case × quantity, where the qua
 case's median time and every numeric ``extra_info`` figure (cost counters, losses, peak bytes).
 :func:`benchmark_history_section` turns that into a report section: a drift summary (first
 versus last run per case), the full history table and a seaborn figure with one panel per
-quantity, so a slow drift over many commits is visible, not only a step.
+quantity, so a slow drift over many commits is visible, not only a step. JSON files of
+``hgbench bench compare`` among the inputs add the paired ratios of each compared commit
+(:mod:`hgbench.reports.ab_history`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,22 @@ def benchmark_json_files(paths: Sequence[str | Path]) -> list[Path]:
         else:
             raise FileNotFoundError(f"pytest-benchmark JSON file {str(path)!r} does not exist")
     return files
+
+
+def split_files(files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """The pytest-benchmark files and the ``hgbench bench compare`` files among ``files``
+    (told apart by content; a file that is not JSON counts as pytest-benchmark's, whose
+    reader reports it)."""
+    from hgbench.bench.ab.report import is_ab
+
+    bench, ab = [], []
+    for path in files:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError):
+            data = None
+        (ab if is_ab(data) else bench).append(path)
+    return bench, ab
 
 
 def _utc(text: object) -> datetime | None:
@@ -274,7 +292,8 @@ def history_figure(history: pd.DataFrame, ncols: int = 3) -> MplFigure:
 def benchmark_history_section(
     json_paths: Sequence[str | Path], out_dir: str | Path | None = None, *, dpi: int = 150
 ) -> Section | None:
-    """A report section of the pytest-benchmark runs in ``json_paths`` (None when empty).
+    """A report section of the pytest-benchmark runs in ``json_paths`` (None when empty),
+    followed by the paired ratios of the ``hgbench bench compare`` JSON files among them.
 
     ``json_paths`` are JSON files or directories searched for them (e.g. ``.benchmarks``).
     With ``out_dir`` (the report directory) it also writes ``figures/benchmark_history.png``
@@ -282,6 +301,25 @@ def benchmark_history_section(
     """
     if not json_paths:
         return None
+    from hgbench.reports.ab_history import ab_history_section
+
+    bench_files, ab_files = split_files(benchmark_json_files(json_paths))
+    ab = ab_history_section(ab_files)
+    if not bench_files:
+        if ab is None:
+            raise ValueError("no pytest-benchmark or comparison JSON files given")
+        ab.title = "Benchmark history"
+        return ab
+    section = _pytest_benchmark_section(bench_files, out_dir, dpi=dpi)
+    if ab is not None:
+        section.text("**A/B timing comparisons.**")
+        section.blocks += ab.blocks
+    return section
+
+
+def _pytest_benchmark_section(
+    json_paths: Sequence[Path], out_dir: str | Path | None, *, dpi: int
+) -> Section:
     history = load_history(json_paths)
     section = Section("Benchmark history")
     machines = sorted(set(history["machine"]))
@@ -328,8 +366,8 @@ def benchmark_history_section(
 def build_history_report(
     json_paths: Sequence[str | Path], out_dir: str | Path, *, dpi: int = 150
 ) -> Path:
-    """Write ``index.html`` and ``report.md`` holding only the benchmark history (no results
-    store needed: ``hgbench report --benchmark-json .benchmarks``). Returns the index path."""
+    """Write ``index.html`` and ``report.md`` holding only the benchmark history and the A/B
+    comparisons (no results store needed: ``hgbench report --benchmark-json .benchmarks``). Returns the index path."""
     out = Path(out_dir)
     section = benchmark_history_section(json_paths, out, dpi=dpi)
     if section is None:
