@@ -2,7 +2,8 @@
 
 ``train`` drives ``method.step`` for ``budget`` weight steps through a *stepper*: a
 :class:`SingleStepper` calls the step directly; a :class:`BatchedStepper` calls it under
-``torch.func.vmap`` over a leading init dimension, masks diverged inits per step without a
+``torch.func.vmap`` over a leading init dimension (in chunks of inits sized to the CPU's
+cache: :mod:`hgbench.bench.chunking`), masks diverged inits per step without a
 host synchronisation (``torch.where(alive, new, old)`` over the state tree) and records the
 step at which each diverged. The clock runs only around steps (and ``finalize``); evaluation
 and recording happen at the cadence ``eval_every``, outside the timed region.
@@ -18,6 +19,7 @@ import torch
 from torch import Tensor
 from torch.utils._pytree import keystr, tree_flatten, tree_flatten_with_path, tree_map
 
+from hgbench.bench.chunking import cache_budget, choose_chunk, chunked, step_bytes
 from hgbench.bench.clock import StepClock, Timings
 from hgbench.spec import InitialHyper, Method, Problem, State
 
@@ -141,11 +143,14 @@ class SingleStepper:
 
 
 class BatchedStepper(SingleStepper):
-    """N paired inits stacked along a leading dimension and stepped under ``vmap``."""
+    """N paired inits stacked along a leading dimension and stepped under ``vmap``, ``chunk``
+    inits per call (default: chosen at ``init`` by :func:`~hgbench.bench.chunking.choose_chunk`;
+    ``chunk >= n`` is one call for the whole batch)."""
 
-    def __init__(self, problem: Problem, method: Method, n: int) -> None:
+    def __init__(self, problem: Problem, method: Method, n: int, chunk: int | None = None) -> None:
         super().__init__(problem, method)
         self.n = n
+        self.chunk = chunk
         self.alive = [True] * n
         self.diverged_at = [None] * n
         self.alive_t: Tensor | None = None
@@ -163,12 +168,29 @@ class BatchedStepper(SingleStepper):
         device = w0s[0].device
         self.alive_t = torch.ones(self.n, dtype=torch.bool, device=device)
         self.diverged_t = torch.full((self.n,), -1, dtype=torch.long, device=device)
-        return _tree_stack(states)
+        stacked = _tree_stack(states)
+        if self.chunk is None:
+            cpu = device.type == "cpu"
+            per_init = step_bytes(self.problem, self.method, stacked, 0) if cpu else 0
+            self.chunk = choose_chunk(self.n, per_init, cache_budget(), device)
+        return stacked
+
+    def _chunked(self, fn: Any, state: State) -> Any:
+        """``fn`` vmapped over the inits of ``state``, ``self.chunk`` inits per call (the cost
+        counters, issued once per call, count once: they are per init)."""
+        vmapped = torch.func.vmap(fn, randomness="same")
+        chunk = self.chunk or self.n
+        calls = -(-self.n // chunk)
+        counter = self.problem.counter
+        before = counter.as_dict()
+        out = chunked(vmapped, state, self.n, chunk, self.problem.device)
+        if calls > 1:
+            for k, v in counter.as_dict().items():
+                setattr(counter, k, before[k] + (v - before[k]) // calls)
+        return out
 
     def step(self, state: State, t: int) -> State:
-        new, loss = torch.func.vmap(
-            lambda s: self.method.step(self.problem, s, t), randomness="same"
-        )(state)
+        new, loss = self._chunked(lambda s: self.method.step(self.problem, s, t), state)
         self.contract(state, new, loss, t)
         finite = torch.isfinite(loss)
         for h in self._hyper(new).values():
@@ -191,12 +213,10 @@ class BatchedStepper(SingleStepper):
             w, mstate = self.method.weights(s)
             return self.problem.evaluate(w, mstate, split)
 
-        return torch.func.vmap(one, randomness="same")(state)
+        return self._chunked(one, state)
 
     def finalize(self, state: State) -> State:
-        return torch.func.vmap(lambda s: self.method.finalize(self.problem, s), randomness="same")(
-            state
-        )
+        return self._chunked(lambda s: self.method.finalize(self.problem, s), state)
 
     def check(self, step: int, hyper: dict[str, list[float]]) -> list[float]:
         losses = torch.stack(self.window)
@@ -252,6 +272,7 @@ def train(
     eval_every: int,
     batched: bool,
     memory_baseline: int = 0,
+    chunk: int | None = None,
 ) -> TrainResult:
     """Train ``len(w0s)`` paired inits (together when ``batched``) and record their curves.
 
@@ -260,12 +281,15 @@ def train(
     cumulative method time including start-up, divided by ``n`` when batched). Diverged
     inits stop recording. Timing is :class:`~hgbench.bench.clock.StepClock`'s: start-up (init
     and the first step of each phase) apart from steady state. The first step of each phase
-    is also where the state contract is checked (:func:`check_structure`).
+    is also where the state contract is checked (:func:`check_structure`). ``chunk``: inits
+    per vmapped call when batched (default: sized to the cache at start-up).
     """
     n = len(w0s)
     if not batched and n != 1:
         raise ValueError("unbatched training takes exactly one init")
-    stepper = BatchedStepper(problem, method, n) if batched else SingleStepper(problem, method)
+    stepper = (
+        BatchedStepper(problem, method, n, chunk) if batched else SingleStepper(problem, method)
+    )
     results = [InitResult() for _ in range(n)]
     problem.counter.reset()
     clock = StepClock(problem.device, per_step=method.has_phases, baseline_bytes=memory_baseline)
