@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from hgbench.spec import Method, Problem, State
+from hgbench.spec import CostCounter, Method, Problem, State
 
 #: the smallest automatic chunk: below it the per-call dispatch of vmap dominates
 MIN_CHUNK = 2
@@ -153,3 +154,14 @@ def chunked(fn: Callable[[Any], Any], tree: Any, n: int, chunk: int, device: tor
             (torch.cuda.set_rng_state(rng, device) if cuda else torch.set_rng_state(rng))
         outs.append(fn(tree_map(lambda x, a=a, b=b: x[a:b], tree)))
     return tree_map(lambda *xs: torch.cat(xs), *outs)
+
+
+@contextmanager
+def counted_once(counter: CostCounter, calls: int) -> Iterator[None]:
+    """Counts issued ``calls`` times inside (once per init, or once per chunk) count once: the
+    counters are per init."""
+    before = counter.as_dict()
+    yield
+    if calls > 1:
+        for k, v in counter.as_dict().items():
+            setattr(counter, k, before[k] + (v - before[k]) // calls)

@@ -19,7 +19,14 @@ import torch
 from torch import Tensor
 from torch.utils._pytree import keystr, tree_flatten, tree_flatten_with_path, tree_map
 
-from hgbench.bench.chunking import cache_budget, choose_chunk, chunked, step_bytes
+from hgbench.bench.chunking import (
+    bounds,
+    cache_budget,
+    choose_chunk,
+    chunked,
+    counted_once,
+    step_bytes,
+)
 from hgbench.bench.clock import StepClock, Timings
 from hgbench.spec import InitialHyper, Method, Problem, State
 
@@ -158,13 +165,11 @@ class BatchedStepper(SingleStepper):
         self._hyper = torch.func.vmap(method.hyperparameters)
 
     def init(self, w0s: list[Tensor], mstate: Any, hypers: list[InitialHyper]) -> State:
-        counter = self.problem.counter
-        before = counter.as_dict()
-        states = [
-            self.method.init(self.problem, w0, mstate, h) for w0, h in zip(w0s, hypers, strict=True)
-        ]
-        for k, v in counter.as_dict().items():  # counts are per init: init ran n times
-            setattr(counter, k, before[k] + (v - before[k]) // self.n)
+        with counted_once(self.problem.counter, self.n):
+            states = [
+                self.method.init(self.problem, w0, mstate, h)
+                for w0, h in zip(w0s, hypers, strict=True)
+            ]
         device = w0s[0].device
         self.alive_t = torch.ones(self.n, dtype=torch.bool, device=device)
         self.diverged_t = torch.full((self.n,), -1, dtype=torch.long, device=device)
@@ -180,14 +185,8 @@ class BatchedStepper(SingleStepper):
         counters, issued once per call, count once: they are per init)."""
         vmapped = torch.func.vmap(fn, randomness="same")
         chunk = self.chunk or self.n
-        calls = -(-self.n // chunk)
-        counter = self.problem.counter
-        before = counter.as_dict()
-        out = chunked(vmapped, state, self.n, chunk, self.problem.device)
-        if calls > 1:
-            for k, v in counter.as_dict().items():
-                setattr(counter, k, before[k] + (v - before[k]) // calls)
-        return out
+        with counted_once(self.problem.counter, len(bounds(self.n, chunk))):
+            return chunked(vmapped, state, self.n, chunk, self.problem.device)
 
     def step(self, state: State, t: int) -> State:
         new, loss = self._chunked(lambda s: self.method.step(self.problem, s, t), state)
