@@ -21,9 +21,7 @@ batchable method variant of the ``clarke_uci`` suite × 200 inits × 4000 steps)
 batch of 200 inits per (data set, method) for ``--steps`` steps and scales the training time
 *linearly* in steps to the suite's 4000, the evaluation time by the number of evaluations
 (every ``eval_every`` steps), and adds the set-up time (data, model, first calls) once; it
-prints each estimate, then a data set x method table of CPU-hours. ``--whole-too`` also runs
-each batch as one vmapped call of all 200 inits (the batched path before chunking) right after
-the chunked one, and prints that table and the ratio measured in the same process.
+prints each estimate, then a data set x method table of CPU-hours.
 
 Usage (real data from ``HGBENCH_DATA`` or ``--data-dir``)::
 
@@ -131,46 +129,20 @@ def suite_total(args: argparse.Namespace) -> None:
     print(f"{'task':14s} {'method':30s} {'wall (s)':>9s} {'train (s)':>9s} {'eval (s)':>9s} "
           f"{'est. 4000 steps (s)':>19s}  status")  # fmt: skip
     total = measured = 0.0
-    rows, whole = [], []
+    rows = []
     for task in tasks:
         for key, settings in variants:
             r = suite_batch_estimate(task, key, settings, inits=inits, steps=args.steps,
                                      full_steps=full_steps, device=args.device, **kw)  # fmt: skip
             rows.append(r)
-            if args.whole_too:
-                whole.append(_as_one_call(task, key, settings, inits, full_steps, args))
-                print(f"{task:14s} {r['method'] + ' (one call)':30s} {whole[-1]['wall_s']:9.2f} "
-                      f"{whole[-1]['train_s']:9.2f} {whole[-1]['eval_s']:9.2f} "
-                      f"{whole[-1]['estimate_s']:19.1f}  {whole[-1]['status']}")  # fmt: skip
             total += r["estimate_s"]
             measured += r["wall_s"]
             print(f"{task:14s} {r['method']:30s} {r['wall_s']:9.2f} {r['train_s']:9.2f} "
                   f"{r['eval_s']:9.2f} {r['estimate_s']:19.1f}  {r['status']}", flush=True)  # fmt: skip
     print_cpu_hours(rows)
-    if whole:
-        print("\nthe same batches as one vmapped call of all inits (the code before issue 20):")
-        print_cpu_hours(whole)
-        ratio = sum(r["estimate_s"] for r in whole) / total
-        print(f"one call / chunked, measured in this process: {ratio:.2f}x")
     print(f"measured {measured:.1f} s in all; estimated total of these data sets at "
           f"{full_steps} steps: {total:.0f} s = {total / 3600:.2f} h on this machine "
           f"(1 thread, {args.device}, one batch at a time)")  # fmt: skip
-
-
-def _as_one_call(task: str, key: str, settings: dict, inits: int, full_steps: int,
-                 args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
-    """The same batch with all inits in one vmapped call (a cache budget no chunk exceeds)."""
-    before = os.environ.get("HGBENCH_CACHE_BYTES")
-    os.environ["HGBENCH_CACHE_BYTES"] = str(2**50)
-    try:
-        return suite_batch_estimate(task, key, settings, inits=inits, steps=args.steps,
-                                    full_steps=full_steps, device=args.device,
-                                    dtype=args.dtype, data_dir=args.data_dir)  # fmt: skip
-    finally:
-        if before is None:
-            os.environ.pop("HGBENCH_CACHE_BYTES")
-        else:
-            os.environ["HGBENCH_CACHE_BYTES"] = before
 
 
 def print_cpu_hours(rows: list[dict[str, Any]]) -> None:
@@ -213,11 +185,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="only these suite data sets (default: all 8)")  # fmt: skip
     parser.add_argument("--suite-methods", type=_csv, default=None,
                         help="only these method keys (default: every batchable one)")  # fmt: skip
-    parser.add_argument(
-        "--whole-too",
-        action="store_true",
-        help="with --suite-total: also each batch as one vmapped call of all inits, after it",
-    )
     parser.add_argument(
         "--skip-compare",
         action="store_true",

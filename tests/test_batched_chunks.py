@@ -1,6 +1,6 @@
 """Issue 20 oracles: a batch stepped in chunks of inits (each chunk one vmapped call) equals
 the same batch as one vmapped call, for every registered method that supports batching
-(float64, CPU), and the chunk size follows the cache model."""
+(float64, CPU), and the chunk size follows the cost model."""
 
 from __future__ import annotations
 
@@ -103,6 +103,7 @@ def test_choose_chunk_follows_the_cache_model() -> None:
     assert choose_chunk(200, 2**30, 32 * 2**20, cpu) == MIN_CHUNK
     assert choose_chunk(200, 10 * 2**20, 32 * 2**20, cuda) == 200
     assert choose_chunk(10, 0, 32 * 2**20, cpu) == 10
+    assert choose_chunk(200, 10 * 2**20, None, cpu) == 200  # freed memory kept: one call
     assert bounds(7, 3) == [(0, 3), (3, 6), (6, 7)]
 
 
@@ -115,10 +116,22 @@ def test_step_bytes_counts_new_tensors_and_leaves_counters(problem) -> None:
     before = problem.counter.as_dict()
     rng = torch.get_rng_state()
     rows = problem.train_batch(0).inputs.shape[0]
-    nbytes = step_bytes(problem, method, s, 0)
+    total, largest = step_bytes(problem, method, s, 0)
     assert problem.counter.as_dict() == before
     assert torch.equal(torch.get_rng_state(), rng)
-    assert nbytes >= rows * 8  # at least one activation of the batch, float64
+    assert total >= largest >= rows * 8  # at least one activation of the batch, float64
+
+
+def test_default_chunk_is_the_budget_s(problem, monkeypatch) -> None:
+    """HGBENCH_CHUNK_BYTES sets the budget: below one init's largest tensor, MIN_CHUNK."""
+    method = METHODS.get("fixed")()
+    hypers = sample_initial_hypers(seed=7, n=N)
+    monkeypatch.setenv("HGBENCH_CHUNK_BYTES", "1")
+    _, stepper = _run(problem, method, hypers, chunk=None)
+    assert stepper.chunk == MIN_CHUNK
+    monkeypatch.setenv("HGBENCH_CHUNK_BYTES", "1G")
+    _, stepper = _run(problem, method, hypers, chunk=None)
+    assert stepper.chunk == N
 
 
 def test_last_level_cache_reads_sysfs(tmp_path: Path) -> None:

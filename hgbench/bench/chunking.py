@@ -1,17 +1,21 @@
-"""Chunks of batched inits whose working set stays in the CPU's cache.
+"""Chunks of batched inits: a batch stepped C inits per vmapped call, the results the
+whole-N call's (each init's arithmetic is the same; ``tests/test_batched_chunks.py``).
 
-Stepping all N inits of a batch as one vmapped call makes every intermediate tensor N times
-one init's: at N = 200 on the large UCI sets (naval: 8,593 rows x 50 hidden units) each
-activation is hundreds of MB, streamed through memory several times per step and freshly
-page-faulted by the allocator. Stepping the inits in chunks of C, each chunk one vmapped
-call on the same data, keeps a chunk's tensors in the last-level cache; the results are the
-whole-N call's (each init's arithmetic is the same; see ``tests/test_batched_chunks.py``).
+Where the time of a large batched step went on this CPU (naval, 8,593 rows, N = 200,
+docs/roofline.md): not cache misses but the allocator. glibc serves each tensor above its
+mmap threshold (at most 32 MiB) with fresh pages, page-faulted and zero-filled on every step
+and returned to the kernel on free. Two remedies, measured: keep freed memory in the process
+(:mod:`hgbench.bench.allocator`, 5.4x on naval) or keep each tensor of a chunk under the
+threshold (chunks of 16 inits there, 3x). With freed memory kept, one call of all N inits
+was faster than any chunking (cache-sized chunks of 4 inits were 1.28x slower on naval, 1.2x
+on energy and kin8nm), so the chunk size is chosen by this cost model, read at start-up:
 
-The chunk size comes from a small cost model, read at start-up: the bytes one init's step
-writes (:func:`step_bytes`, every new tensor of one unbatched step, traced once) against the
-cache a worker may use (:func:`cache_budget`, the last-level cache of this CPU shared by its
-cores): ``C = budget // step_bytes``, at least :data:`MIN_CHUNK` and at most N. On CUDA a
-batch is one call (launch-bound, no cache model applies).
+* the largest tensor one init's step creates (:func:`step_bytes`: one unbatched step,
+  traced once) against :func:`chunk_budget`: no limit where freed memory is kept, else the
+  mmap threshold; ``C = budget // largest`` within ``[MIN_CHUNK, N]``;
+* on CUDA a batch is one call (launch-bound; no allocator issue).
+
+``HGBENCH_CHUNK_BYTES`` sets the budget by hand (e.g. a cache size, to measure chunks).
 """
 
 from __future__ import annotations
@@ -28,12 +32,13 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
+from hgbench.bench.allocator import retain_freed_memory
 from hgbench.spec import CostCounter, Method, Problem, State
 
 #: the smallest automatic chunk: below it the per-call dispatch of vmap dominates
 MIN_CHUNK = 2
-#: a cache's share that a chunk's tensors may fill (the rest: data, weights, other tensors)
-CACHE_FILL = 1.0
+#: glibc's largest mmap threshold on 64-bit (bytes): larger blocks are mapped anew
+MMAP_THRESHOLD = 32 * 2**20
 #: when no cache size can be read (bytes)
 DEFAULT_CACHE = 8 * 2**20
 CACHE_DIR = Path("/sys/devices/system/cpu/cpu0/cache")
@@ -75,23 +80,23 @@ def _cpu_count(cpu_list: str) -> int:
     return max(1, count)
 
 
-def cache_budget() -> int:
-    """Bytes of cache one chunk may fill: ``HGBENCH_CACHE_BYTES`` when set, else the last-level
-    cache's size times :data:`CACHE_FILL` (shared by its CPUs, but a worker's chunk is
-    resident while the other core's chunk streams: see docs/roofline.md)."""
-    env = os.environ.get("HGBENCH_CACHE_BYTES", "").strip()
+def chunk_budget() -> int | None:
+    """Bytes the largest tensor of a chunk may take: ``HGBENCH_CHUNK_BYTES`` when set; else
+    no limit (None) where freed memory is kept in the process
+    (:func:`~hgbench.bench.allocator.retain_freed_memory`), else :data:`MMAP_THRESHOLD`."""
+    kept = retain_freed_memory()
+    env = os.environ.get("HGBENCH_CHUNK_BYTES", "").strip()
     if env:
         return _parse_size(env)
-    size, _ = last_level_cache()
-    return int(size * CACHE_FILL)
+    return None if kept else MMAP_THRESHOLD
 
 
 class _NewBytes(TorchDispatchMode):
-    """Sums the bytes of every new tensor storage the traced ops create."""
+    """The total and the largest bytes of the new tensor storages the traced ops create."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.bytes = 0
+        self.bytes = self.largest = 0
         self.seen: set[int] = set()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
@@ -106,13 +111,16 @@ class _NewBytes(TorchDispatchMode):
                 ptr = o.untyped_storage().data_ptr()
                 if ptr not in ins and ptr not in self.seen:
                     self.seen.add(ptr)
-                    self.bytes += o.untyped_storage().nbytes()
+                    size = o.untyped_storage().nbytes()
+                    self.bytes += size
+                    self.largest = max(self.largest, size)
         return out
 
 
-def step_bytes(problem: Problem, method: Method, state: State, t: int) -> int:
-    """Bytes of the new tensors one init's step ``t`` creates (one unbatched step of the
-    first init of ``state``, traced and discarded; counters and RNG left as they were)."""
+def step_bytes(problem: Problem, method: Method, state: State, t: int) -> tuple[int, int]:
+    """``(total, largest)`` bytes of the new tensors one init's step ``t`` creates (one
+    unbatched step of the first init of ``state``, traced and discarded; counters and RNG
+    left as they were)."""
     one = tree_map(lambda x: x[0] if isinstance(x, Tensor) else x, state)
     counts = problem.counter.as_dict()
     devices = [problem.device] if problem.device.type == "cuda" else []
@@ -121,13 +129,14 @@ def step_bytes(problem: Problem, method: Method, state: State, t: int) -> int:
         method.step(problem, one, t)
     for k, v in counts.items():
         setattr(problem.counter, k, v)
-    return mode.bytes
+    return mode.bytes, mode.largest
 
 
-def choose_chunk(n: int, per_init_bytes: int, budget: int, device: torch.device) -> int:
-    """Inits per vmapped call: all ``n`` on CUDA, else ``budget // per_init_bytes`` within
-    ``[MIN_CHUNK, n]``, evened out so the chunks of a batch have about the same size."""
-    if device.type != "cpu" or per_init_bytes <= 0:
+def choose_chunk(n: int, per_init_bytes: int, budget: int | None, device: torch.device) -> int:
+    """Inits per vmapped call: all ``n`` on CUDA or without a budget, else
+    ``budget // per_init_bytes`` within ``[MIN_CHUNK, n]``, evened out so the chunks of a
+    batch have about the same size."""
+    if device.type != "cpu" or budget is None or per_init_bytes <= 0:
         return n
     fit = max(MIN_CHUNK, budget // per_init_bytes)
     if fit >= n:

@@ -2,8 +2,8 @@
 
 ``train`` drives ``method.step`` for ``budget`` weight steps through a *stepper*: a
 :class:`SingleStepper` calls the step directly; a :class:`BatchedStepper` calls it under
-``torch.func.vmap`` over a leading init dimension (in chunks of inits sized to the CPU's
-cache: :mod:`hgbench.bench.chunking`), masks diverged inits per step without a
+``torch.func.vmap`` over a leading init dimension (in chunks of inits where that pays:
+:mod:`hgbench.bench.chunking`), masks diverged inits per step without a
 host synchronisation (``torch.where(alive, new, old)`` over the state tree) and records the
 step at which each diverged. The clock runs only around steps (and ``finalize``); evaluation
 and recording happen at the cadence ``eval_every``, outside the timed region.
@@ -21,8 +21,8 @@ from torch.utils._pytree import keystr, tree_flatten, tree_flatten_with_path, tr
 
 from hgbench.bench.chunking import (
     bounds,
-    cache_budget,
     choose_chunk,
+    chunk_budget,
     chunked,
     counted_once,
     step_bytes,
@@ -151,8 +151,8 @@ class SingleStepper:
 
 class BatchedStepper(SingleStepper):
     """N paired inits stacked along a leading dimension and stepped under ``vmap``, ``chunk``
-    inits per call (default: chosen at ``init`` by :func:`~hgbench.bench.chunking.choose_chunk`;
-    ``chunk >= n`` is one call for the whole batch)."""
+    inits per call (default: chosen at ``init`` by :func:`~hgbench.bench.chunking.choose_chunk`,
+    which on the CPU first keeps freed memory in the process; ``chunk >= n`` is one call)."""
 
     def __init__(self, problem: Problem, method: Method, n: int, chunk: int | None = None) -> None:
         super().__init__(problem, method)
@@ -175,9 +175,9 @@ class BatchedStepper(SingleStepper):
         self.diverged_t = torch.full((self.n,), -1, dtype=torch.long, device=device)
         stacked = _tree_stack(states)
         if self.chunk is None:
-            cpu = device.type == "cpu"
-            per_init = step_bytes(self.problem, self.method, stacked, 0) if cpu else 0
-            self.chunk = choose_chunk(self.n, per_init, cache_budget(), device)
+            budget = chunk_budget() if device.type == "cpu" else None
+            largest = step_bytes(self.problem, self.method, stacked, 0)[1] if budget else 0
+            self.chunk = choose_chunk(self.n, largest, budget, device)
         return stacked
 
     def _chunked(self, fn: Any, state: State) -> Any:
@@ -281,7 +281,7 @@ def train(
     inits stop recording. Timing is :class:`~hgbench.bench.clock.StepClock`'s: start-up (init
     and the first step of each phase) apart from steady state. The first step of each phase
     is also where the state contract is checked (:func:`check_structure`). ``chunk``: inits
-    per vmapped call when batched (default: sized to the cache at start-up).
+    per vmapped call when batched (default: chosen at start-up, see ``BatchedStepper``).
     """
     n = len(w0s)
     if not batched and n != 1:
