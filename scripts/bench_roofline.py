@@ -10,8 +10,9 @@ Measures, on one torch thread:
   ``torch.utils.flop_counter`` on one unbatched step), the bytes its new tensors take
   (:func:`hgbench.bench.chunking.step_bytes`), the compute floor (flops at the GEMM
   throughput) and the stream floor (twice the bytes at the stream bandwidth), and the measured
-  time per init-step of the batch with the chunk size chosen by default (or ``--chunk``) and
-  as one vmapped call: median of ``--reps`` interleaved rounds of ``--steps`` steps.
+  time per init-step of the batch with the chunk size chosen by default and as one vmapped
+  call (and at each ``--sweep`` chunk size): median of ``--reps`` interleaved rounds of
+  ``--steps`` steps.
 
 Usage::
 
@@ -80,7 +81,8 @@ def measure_task(task: str, args: argparse.Namespace) -> dict:
     hypers = sample_initial_hypers(seed=0, n=n)
     w0s = [problem.init_weights(k) for k in range(n)]
     steppers = {}
-    for label, chunk in (("chunked", args.chunk), ("whole", n)):
+    configs = [("chunked", None), ("whole", n)] + [(f"C={c}", c) for c in args.sweep]
+    for label, chunk in configs:
         stepper = BatchedStepper(problem, method, n, chunk=chunk)
         state = stepper.init(w0s, problem.init_model_state(), hypers)
         state = stepper.step(state, 0)
@@ -107,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inits", type=int, default=200, help="inits per batch (200)")
     parser.add_argument("--steps", type=int, default=5, help="steps per timed round (5)")
     parser.add_argument("--reps", type=int, default=3, help="interleaved rounds (3)")
-    parser.add_argument("--chunk", type=int, default=None,
-                        help="inits per call of the first column (default: chosen)")  # fmt: skip
+    parser.add_argument("--sweep", type=lambda s: [int(x) for x in s.split(",") if x], default=[],
+                        help="also these chunk sizes, e.g. 1,4,16,32 (a line per task)")  # fmt: skip
     parser.add_argument("--gemm", type=int, default=2048, help="GEMM size (2048)")
     parser.add_argument("--stream-mb", type=int, default=512, help="stream array MB (512)")
     parser.add_argument("--data-dir", default=os.environ.get("HGBENCH_DATA"),
@@ -142,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['chunked'] * 1e3:10.3f} {r['chunked'] / floor:7.2f} "
               f"{100 * floor / r['chunked']:6.1f} {r['whole'] * 1e3:10.3f} "
               f"{r['whole'] / floor:7.2f}", flush=True)  # fmt: skip
+        if args.sweep:
+            print("  chunk sweep (ms per init-step): " + ", ".join(
+                f"C={c} {r[f'C={c}'] * 1e3:.3f}" for c in args.sweep))  # fmt: skip
     return 0
 
 

@@ -87,7 +87,12 @@ def chunk_budget() -> int | None:
     kept = retain_freed_memory()
     env = os.environ.get("HGBENCH_CHUNK_BYTES", "").strip()
     if env:
-        return _parse_size(env)
+        try:
+            return _parse_size(env)
+        except ValueError:
+            raise ValueError(
+                f"HGBENCH_CHUNK_BYTES must be a byte count such as 33554432, 32M or 1G, got {env!r}"
+            ) from None
     return None if kept else MMAP_THRESHOLD
 
 
