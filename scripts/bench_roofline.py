@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_dir is None:
         parser.error("the UCI data are needed: set HGBENCH_DATA or pass --data-dir")
     torch.set_num_threads(1)
+    retain_freed_memory()  # as a worker does for a batched CPU work item
     gemm = gemm_gflops(args.gemm, 5)
     stream = stream_gbs(args.stream_mb, 5)
     llc, shared = last_level_cache()

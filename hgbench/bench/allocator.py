@@ -5,9 +5,10 @@ blocks are freed, to at most 32 MiB on 64-bit) with a fresh ``mmap`` and returns
 kernel on ``free``. A batched step of 200 inits on the large UCI sets allocates tensors of
 hundreds of MB several times per step, so each step page-faults and zero-fills them anew: on
 naval at N = 200 that was most of the step (docs/roofline.md). :func:`retain_freed_memory`
-raises the threshold and the trim threshold to 2 GiB, so freed blocks are reused. A worker
-process runs one work item and exits, so the retained memory goes with it; the peak resident
-memory is that of the largest step, as before.
+raises the threshold and the trim threshold to 2 GiB, so freed blocks are reused. The worker
+calls it for a batched CPU work item after its memory baseline is read (so the run-owned
+memory stays the run's); a worker runs one work item and exits, so the retained memory goes
+with it. :func:`kept` says whether this process did.
 """
 
 from __future__ import annotations
@@ -44,3 +45,8 @@ def retain_freed_memory() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     _applied = bool(mallopt(M_MMAP_THRESHOLD, LIMIT)) and bool(mallopt(M_TRIM_THRESHOLD, LIMIT))
     return _applied
+
+
+def kept() -> bool:
+    """Whether :func:`retain_freed_memory` raised the thresholds in this process."""
+    return bool(_applied)

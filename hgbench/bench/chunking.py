@@ -32,7 +32,7 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from hgbench.bench.allocator import retain_freed_memory
+from hgbench.bench.allocator import kept
 from hgbench.spec import CostCounter, Method, Problem, State
 
 #: the smallest automatic chunk: below it the per-call dispatch of vmap dominates
@@ -82,9 +82,8 @@ def _cpu_count(cpu_list: str) -> int:
 
 def chunk_budget() -> int | None:
     """Bytes the largest tensor of a chunk may take: ``HGBENCH_CHUNK_BYTES`` when set; else
-    no limit (None) where freed memory is kept in the process
+    no limit (None) where this process keeps freed memory
     (:func:`~hgbench.bench.allocator.retain_freed_memory`), else :data:`MMAP_THRESHOLD`."""
-    kept = retain_freed_memory()
     env = os.environ.get("HGBENCH_CHUNK_BYTES", "").strip()
     if env:
         try:
@@ -93,7 +92,7 @@ def chunk_budget() -> int | None:
             raise ValueError(
                 f"HGBENCH_CHUNK_BYTES must be a byte count such as 33554432, 32M or 1G, got {env!r}"
             ) from None
-    return None if kept else MMAP_THRESHOLD
+    return None if kept() else MMAP_THRESHOLD
 
 
 class _NewBytes(TorchDispatchMode):
