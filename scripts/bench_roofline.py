@@ -12,12 +12,15 @@ Measures, on one torch thread:
   throughput) and the stream floor (twice the bytes at the stream bandwidth), and the measured
   time per init-step of the batch with the chunk size chosen by default and as one vmapped
   call (and at each ``--sweep`` chunk size): median of ``--reps`` interleaved rounds of
-  ``--steps`` steps.
+  ``--steps`` steps;
+* with ``--compile``: ``torch.compile`` of the whole batch's vmapped step function against
+  eager, and its compile time.
 
 Usage::
 
     HGBENCH_DATA=../shared/data python scripts/bench_roofline.py
     HGBENCH_DATA=../shared/data python scripts/bench_roofline.py --tasks uci_naval --reps 3
+    HGBENCH_DATA=../shared/data python scripts/bench_roofline.py --tasks uci_energy,uci_naval --compile
 """
 
 from __future__ import annotations
@@ -103,6 +106,35 @@ def measure_task(task: str, args: argparse.Namespace) -> dict:
             **{k: statistics.median(v) for k, v in times.items()}}  # fmt: skip
 
 
+def compile_figures(task: str, args: argparse.Namespace) -> tuple[float, float, float]:
+    """``(compile + first call s, eager ms, compiled ms)`` per init-step of the vmapped step
+    function of the whole batch (``torch.compile``, default backend; step 0 repeated on the
+    same state, interleaved rounds)."""
+    problem = TASKS.get(task)(scale="paper").build(data_dir=args.data_dir, dtype=torch.float32)
+    method = METHODS.get("fixed")()
+    n = args.inits
+    stepper = BatchedStepper(problem, method, n, chunk=n)
+    state = stepper.init([problem.init_weights(k) for k in range(n)],
+                         problem.init_model_state(), sample_initial_hypers(seed=0, n=n))  # fmt: skip
+    eager = torch.func.vmap(lambda s: method.step(problem, s, 0), randomness="same")
+    start = time.perf_counter()
+    compiled = torch.compile(eager)
+    compiled(state)
+    compile_s = time.perf_counter() - start
+    times: dict[str, list[float]] = {"eager": [], "compiled": []}
+    for r in range(args.reps):
+        for label, fn in [("eager", eager), ("compiled", compiled)][:: 1 if r % 2 else -1]:
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                fn(state)
+            times[label].append((time.perf_counter() - start) / args.steps / n)
+    return (
+        compile_s,
+        statistics.median(times["eager"]) * 1e3,
+        statistics.median(times["compiled"]) * 1e3,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default=",".join(UCI), help="comma list (the 8 UCI sets)")
@@ -111,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="interleaved rounds (3)")
     parser.add_argument("--sweep", type=lambda s: [int(x) for x in s.split(",") if x], default=[],
                         help="also these chunk sizes, e.g. 1,4,16,32 (a line per task)")  # fmt: skip
+    parser.add_argument("--compile", action="store_true",
+                        help="also torch.compile of the batch's step function, per task")  # fmt: skip
     parser.add_argument("--gemm", type=int, default=2048, help="GEMM size (2048)")
     parser.add_argument("--stream-mb", type=int, default=512, help="stream array MB (512)")
     parser.add_argument("--data-dir", default=os.environ.get("HGBENCH_DATA"),
@@ -148,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.sweep:
             print("  chunk sweep (ms per init-step): " + ", ".join(
                 f"C={c} {r[f'C={c}'] * 1e3:.3f}" for c in args.sweep))  # fmt: skip
+    if args.compile:
+        print("torch.compile of the vmapped step of all inits (fixed), per init-step:")
+        for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
+            compile_s, eager_ms, compiled_ms = compile_figures(task, args)
+            print(f"{task:13s} compile + first call {compile_s:6.1f} s; eager {eager_ms:.3f} ms, "
+                  f"compiled {compiled_ms:.3f} ms ({eager_ms / compiled_ms:.2f}x)", flush=True)  # fmt: skip
     return 0
 
 

@@ -101,7 +101,6 @@ class _NewBytes(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.bytes = self.largest = 0
-        self.seen: set[int] = set()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
         out = func(*args, **(kwargs or {}))
@@ -113,8 +112,7 @@ class _NewBytes(TorchDispatchMode):
         for o in tree_flatten(out)[0]:
             if isinstance(o, Tensor) and o.device.type != "meta":
                 ptr = o.untyped_storage().data_ptr()
-                if ptr not in ins and ptr not in self.seen:
-                    self.seen.add(ptr)
+                if ptr not in ins:  # not a view or in-place result of an input
                     size = o.untyped_storage().nbytes()
                     self.bytes += size
                     self.largest = max(self.largest, size)
