@@ -20,7 +20,8 @@ uses one torch thread. ``--suite-total`` estimates the Clarke UCI suite (8 data 
 batchable method variant of the ``clarke_uci`` suite × 200 inits × 4000 steps): it measures one
 batch of 200 inits per (data set, method) for ``--steps`` steps and scales the training time
 *linearly* in steps to the suite's 4000, the evaluation time by the number of evaluations
-(every ``eval_every`` steps), and adds the set-up time (data, model, first calls) once.
+(every ``eval_every`` steps), and adds the set-up time (data, model, first calls) once; it
+prints each estimate, then a data set x method table of CPU-hours.
 
 Usage (real data from ``HGBENCH_DATA`` or ``--data-dir``)::
 
@@ -115,6 +116,8 @@ def suite_total(args: argparse.Namespace) -> None:
     suite = load_suite("clarke_uci").at_scale("paper")
     full_steps, inits = PAPER_STEPS, args.suite_inits
     variants, skipped = batchable_variants(suite.method_variants())
+    if args.suite_methods:
+        variants = [(k, v) for k, v in variants if k in args.suite_methods]
     tasks = args.suite_tasks or suite.tasks
     kw = {"dtype": args.dtype, "data_dir": args.data_dir}
     print(f"\nClarke UCI suite estimate: {len(tasks)} data sets x {len(variants)} batchable "
@@ -126,17 +129,36 @@ def suite_total(args: argparse.Namespace) -> None:
     print(f"{'task':14s} {'method':30s} {'wall (s)':>9s} {'train (s)':>9s} {'eval (s)':>9s} "
           f"{'est. 4000 steps (s)':>19s}  status")  # fmt: skip
     total = measured = 0.0
+    rows = []
     for task in tasks:
         for key, settings in variants:
             r = suite_batch_estimate(task, key, settings, inits=inits, steps=args.steps,
                                      full_steps=full_steps, device=args.device, **kw)  # fmt: skip
+            rows.append(r)
             total += r["estimate_s"]
             measured += r["wall_s"]
             print(f"{task:14s} {r['method']:30s} {r['wall_s']:9.2f} {r['train_s']:9.2f} "
                   f"{r['eval_s']:9.2f} {r['estimate_s']:19.1f}  {r['status']}", flush=True)  # fmt: skip
+    print_cpu_hours(rows)
     print(f"measured {measured:.1f} s in all; estimated total of these data sets at "
           f"{full_steps} steps: {total:.0f} s = {total / 3600:.2f} h on this machine "
           f"(1 thread, {args.device}, one batch at a time)")  # fmt: skip
+
+
+def print_cpu_hours(rows: list[dict[str, Any]]) -> None:
+    """The estimates as a data set x method table of CPU-hours, with row and column sums."""
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    hours = {(r["task"], r["method"]): r["estimate_s"] / 3600 for r in rows}
+    short = [m.replace("random_search", "rs").replace("implicit variant=", "impl ")
+             .replace(" n=1 stepped_lr=True", " xLR") for m in methods]  # fmt: skip
+    print("\nestimated CPU-hours at the suite's steps (1 thread), data set x method:")
+    print(f"{'task':14s}" + "".join(f" {m[:11]:>11s}" for m in short) + f" {'total':>8s}")
+    for task in tasks:
+        vals = [hours.get((task, m), 0.0) for m in methods]
+        print(f"{task:14s}" + "".join(f" {v:11.2f}" for v in vals) + f" {sum(vals):8.2f}")
+    sums = [sum(hours.get((t, m), 0.0) for t in tasks) for m in methods]
+    print(f"{'total':14s}" + "".join(f" {v:11.2f}" for v in sums) + f" {sum(sums):8.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite-inits", type=int, default=200, help="inits per batch (200)")
     parser.add_argument("--suite-tasks", type=_csv, default=None,
                         help="only these suite data sets (default: all 8)")  # fmt: skip
+    parser.add_argument("--suite-methods", type=_csv, default=None,
+                        help="only these method keys (default: every batchable one)")  # fmt: skip
     parser.add_argument(
         "--skip-compare",
         action="store_true",

@@ -122,16 +122,19 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _executor(args: argparse.Namespace, device: str) -> tuple[Any, int]:
-    """The executor and the torch threads per worker."""
-    from hgbench.bench.executors import LocalExecutor, RayExecutor, available_cores, default_threads
+    """The executor and the torch threads per worker (the split of the cores is
+    :func:`hgbench.bench.executors.default_split`'s, logged)."""
+    from hgbench.bench.executors import LocalExecutor, RayExecutor, default_split, default_threads
 
     if args.executor == "ray":
         threads = args.threads or default_threads(1, {"OMP_NUM_THREADS": "1"} | dict(os.environ))
         return RayExecutor(address=args.address, workers=args.workers), threads
     if args.address:
         raise ValueError("--address is only used with --executor ray")
-    workers = args.workers or (1 if device.startswith("cuda") else available_cores())
-    return LocalExecutor(workers=workers), args.threads or default_threads(workers)
+    workers, threads, why = default_split(device, args.workers, args.threads)
+    if not getattr(args, "quiet", False):
+        log.info("%d worker(s) x %d thread(s): %s", workers, threads, why)
+    return LocalExecutor(workers=workers), threads
 
 
 def cmd_run(args: argparse.Namespace) -> int:

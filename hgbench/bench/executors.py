@@ -52,6 +52,38 @@ def default_threads(workers: int, environ: dict[str, str] | None = None) -> int:
     return max(1, available_cores() // max(1, workers))
 
 
+#: How a CPU sweep splits its cores by default: ``"workers"`` (one worker process per core,
+#: one torch thread each) or ``"threads"`` (one worker, a thread per core). Measured on this
+#: project's 2-core CPU with ``scripts/bench_split.py`` (docs/measurements.md, "Both cores").
+CPU_SPLIT = "workers"
+
+
+def default_split(
+    device: str,
+    workers: int | None = None,
+    threads: int | None = None,
+    environ: dict[str, str] | None = None,
+) -> tuple[int, int, str]:
+    """``(workers, threads per worker, why)`` of a local sweep: ``--workers``/``--threads``
+    where given; else on CUDA one worker; on CPU the measured faster split
+    (:data:`CPU_SPLIT`); with only ``--threads`` given, as many workers as fill the cores."""
+    cores = available_cores()
+    if workers is not None:
+        how = "as given" if threads is not None else "--workers as given"
+        return workers, threads or default_threads(workers, environ), how
+    if threads is not None:
+        return max(1, cores // threads), threads, "--threads as given, workers fill the cores"
+    if device.startswith("cuda"):
+        return 1, default_threads(1, environ), "one worker on CUDA"
+    per_core = CPU_SPLIT == "workers"
+    split = f"a worker per core ({cores})" if per_core else f"one worker x {cores} threads"
+    other = f"one worker x {cores} threads" if per_core else "a worker per core"
+    why = (f"default on CPU: {split}, measured faster than {other} (scripts/bench_split.py); "
+           "--workers/--threads override")  # fmt: skip
+    n = cores if per_core else 1
+    return n, default_threads(n, environ), why
+
+
 Entries = list[tuple[str, str, Any]]
 
 

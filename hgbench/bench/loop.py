@@ -2,7 +2,8 @@
 
 ``train`` drives ``method.step`` for ``budget`` weight steps through a *stepper*: a
 :class:`SingleStepper` calls the step directly; a :class:`BatchedStepper` calls it under
-``torch.func.vmap`` over a leading init dimension, masks diverged inits per step without a
+``torch.func.vmap`` over a leading init dimension (in chunks of inits where that pays:
+:mod:`hgbench.bench.chunking`), masks diverged inits per step without a
 host synchronisation (``torch.where(alive, new, old)`` over the state tree) and records the
 step at which each diverged. The clock runs only around steps (and ``finalize``); evaluation
 and recording happen at the cadence ``eval_every``, outside the timed region.
@@ -18,6 +19,14 @@ import torch
 from torch import Tensor
 from torch.utils._pytree import keystr, tree_flatten, tree_flatten_with_path, tree_map
 
+from hgbench.bench.chunking import (
+    bounds,
+    choose_chunk,
+    chunk_budget,
+    chunked,
+    counted_once,
+    step_bytes,
+)
 from hgbench.bench.clock import StepClock, Timings
 from hgbench.spec import InitialHyper, Method, Problem, State
 
@@ -141,11 +150,14 @@ class SingleStepper:
 
 
 class BatchedStepper(SingleStepper):
-    """N paired inits stacked along a leading dimension and stepped under ``vmap``."""
+    """N paired inits stacked along a leading dimension and stepped under ``vmap``, ``chunk``
+    inits per call (default: chosen at ``init`` by :func:`~hgbench.bench.chunking.choose_chunk`,
+    one call where the process keeps freed memory; ``chunk >= n`` is one call)."""
 
-    def __init__(self, problem: Problem, method: Method, n: int) -> None:
+    def __init__(self, problem: Problem, method: Method, n: int, chunk: int | None = None) -> None:
         super().__init__(problem, method)
         self.n = n
+        self.chunk = chunk
         self.alive = [True] * n
         self.diverged_at = [None] * n
         self.alive_t: Tensor | None = None
@@ -153,22 +165,31 @@ class BatchedStepper(SingleStepper):
         self._hyper = torch.func.vmap(method.hyperparameters)
 
     def init(self, w0s: list[Tensor], mstate: Any, hypers: list[InitialHyper]) -> State:
-        counter = self.problem.counter
-        before = counter.as_dict()
-        states = [
-            self.method.init(self.problem, w0, mstate, h) for w0, h in zip(w0s, hypers, strict=True)
-        ]
-        for k, v in counter.as_dict().items():  # counts are per init: init ran n times
-            setattr(counter, k, before[k] + (v - before[k]) // self.n)
+        with counted_once(self.problem.counter, self.n):
+            states = [
+                self.method.init(self.problem, w0, mstate, h)
+                for w0, h in zip(w0s, hypers, strict=True)
+            ]
         device = w0s[0].device
         self.alive_t = torch.ones(self.n, dtype=torch.bool, device=device)
         self.diverged_t = torch.full((self.n,), -1, dtype=torch.long, device=device)
-        return _tree_stack(states)
+        stacked = _tree_stack(states)
+        if self.chunk is None:
+            budget = chunk_budget() if device.type == "cpu" else None
+            largest = step_bytes(self.problem, self.method, stacked, 0)[1] if budget else 0
+            self.chunk = choose_chunk(self.n, largest, budget, device)
+        return stacked
+
+    def _chunked(self, fn: Any, state: State) -> Any:
+        """``fn`` vmapped over the inits of ``state``, ``self.chunk`` inits per call (the cost
+        counters, issued once per call, count once: they are per init)."""
+        vmapped = torch.func.vmap(fn, randomness="same")
+        chunk = self.chunk or self.n
+        with counted_once(self.problem.counter, len(bounds(self.n, chunk))):
+            return chunked(vmapped, state, self.n, chunk, self.problem.device)
 
     def step(self, state: State, t: int) -> State:
-        new, loss = torch.func.vmap(
-            lambda s: self.method.step(self.problem, s, t), randomness="same"
-        )(state)
+        new, loss = self._chunked(lambda s: self.method.step(self.problem, s, t), state)
         self.contract(state, new, loss, t)
         finite = torch.isfinite(loss)
         for h in self._hyper(new).values():
@@ -191,12 +212,10 @@ class BatchedStepper(SingleStepper):
             w, mstate = self.method.weights(s)
             return self.problem.evaluate(w, mstate, split)
 
-        return torch.func.vmap(one, randomness="same")(state)
+        return self._chunked(one, state)
 
     def finalize(self, state: State) -> State:
-        return torch.func.vmap(lambda s: self.method.finalize(self.problem, s), randomness="same")(
-            state
-        )
+        return self._chunked(lambda s: self.method.finalize(self.problem, s), state)
 
     def check(self, step: int, hyper: dict[str, list[float]]) -> list[float]:
         losses = torch.stack(self.window)
@@ -252,6 +271,7 @@ def train(
     eval_every: int,
     batched: bool,
     memory_baseline: int = 0,
+    chunk: int | None = None,
 ) -> TrainResult:
     """Train ``len(w0s)`` paired inits (together when ``batched``) and record their curves.
 
@@ -260,12 +280,15 @@ def train(
     cumulative method time including start-up, divided by ``n`` when batched). Diverged
     inits stop recording. Timing is :class:`~hgbench.bench.clock.StepClock`'s: start-up (init
     and the first step of each phase) apart from steady state. The first step of each phase
-    is also where the state contract is checked (:func:`check_structure`).
+    is also where the state contract is checked (:func:`check_structure`). ``chunk``: inits
+    per vmapped call when batched (default: chosen at start-up, see ``BatchedStepper``).
     """
     n = len(w0s)
     if not batched and n != 1:
         raise ValueError("unbatched training takes exactly one init")
-    stepper = BatchedStepper(problem, method, n) if batched else SingleStepper(problem, method)
+    stepper = (
+        BatchedStepper(problem, method, n, chunk) if batched else SingleStepper(problem, method)
+    )
     results = [InitResult() for _ in range(n)]
     problem.counter.reset()
     clock = StepClock(problem.device, per_step=method.has_phases, baseline_bytes=memory_baseline)

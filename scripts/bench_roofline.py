@@ -1,0 +1,195 @@
+"""Roofline of batched ``fixed`` on the UCI MLPs: this CPU's peaks against one init-step.
+
+Measures, on one torch thread:
+
+* this CPU's large-GEMM throughput (``--gemm`` square fp32 matrices, GFLOP/s) and its stream
+  bandwidth (a large in-place elementwise op, ``x.mul_(c)`` over ``--stream-mb`` MB: read and
+  write, GB/s);
+* for each UCI data set at paper scale (MLP [D, 50, 1], full batch, float32) and N = ``--inits``
+  paired inits of ``fixed``: the matmul flops of one init-step (counted by
+  ``torch.utils.flop_counter`` on one unbatched step), the bytes its new tensors take
+  (:func:`hgbench.bench.chunking.step_bytes`), the compute floor (flops at the GEMM
+  throughput) and the stream floor (twice the bytes at the stream bandwidth), and the measured
+  time per init-step of the batch with the chunk size chosen by default and as one vmapped
+  call (and at each ``--sweep`` chunk size): median of ``--reps`` interleaved rounds of
+  ``--steps`` steps;
+* with ``--compile``: ``torch.compile`` of the whole batch's vmapped step function against
+  eager, and its compile time.
+
+Usage::
+
+    HGBENCH_DATA=../shared/data python scripts/bench_roofline.py
+    HGBENCH_DATA=../shared/data python scripts/bench_roofline.py --tasks uci_naval --reps 3
+    HGBENCH_DATA=../shared/data python scripts/bench_roofline.py --tasks uci_energy,uci_naval --compile
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from hgbench.bench.allocator import retain_freed_memory
+from hgbench.bench.chunking import chunk_budget, last_level_cache, step_bytes
+from hgbench.bench.loop import BatchedStepper
+from hgbench.methods import METHODS
+from hgbench.methods.core.hyper import sample_initial_hypers
+from hgbench.tasks import TASKS
+
+UCI = ["uci_boston", "uci_concrete", "uci_energy", "uci_kin8nm", "uci_naval", "uci_power",
+       "uci_wine_red", "uci_yacht"]  # fmt: skip
+
+
+def _median_time(fn, reps: int) -> float:  # noqa: ANN001
+    fn()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def gemm_gflops(size: int, reps: int) -> float:
+    a = torch.randn(size, size)
+    b = torch.randn(size, size)
+    out = torch.empty(size, size)
+    return 2 * size**3 / _median_time(lambda: torch.mm(a, b, out=out), reps) / 1e9
+
+
+def stream_gbs(megabytes: int, reps: int) -> float:
+    x = torch.ones(megabytes * 2**20 // 4)
+    return 2 * x.numel() * 4 / _median_time(lambda: x.mul_(1.0000001), reps) / 1e9
+
+
+def one_step_figures(problem, method, state) -> tuple[int, int]:  # noqa: ANN001
+    """(matmul flops, bytes of new tensors) of one unbatched init-step."""
+    one = torch.utils._pytree.tree_map(lambda x: x[0], state)
+    counts = problem.counter.as_dict()
+    with FlopCounterMode(display=False) as flops:
+        method.step(problem, one, 0)
+    for k, v in counts.items():
+        setattr(problem.counter, k, v)
+    return flops.get_total_flops(), step_bytes(problem, method, state, 0)[0]
+
+
+def measure_task(task: str, args: argparse.Namespace) -> dict:
+    problem = TASKS.get(task)(scale="paper").build(data_dir=args.data_dir, dtype=torch.float32)
+    method = METHODS.get("fixed")()
+    n = args.inits
+    hypers = sample_initial_hypers(seed=0, n=n)
+    w0s = [problem.init_weights(k) for k in range(n)]
+    steppers = {}
+    configs = [("chunked", None), ("whole", n)] + [(f"C={c}", c) for c in args.sweep]
+    for label, chunk in configs:
+        stepper = BatchedStepper(problem, method, n, chunk=chunk)
+        state = stepper.init(w0s, problem.init_model_state(), hypers)
+        state = stepper.step(state, 0)
+        steppers[label] = [stepper, state]
+    flops, nbytes = one_step_figures(problem, method, steppers["whole"][1])
+    times: dict[str, list[float]] = {k: [] for k in steppers}
+    for r in range(args.reps):
+        for label in list(steppers)[:: 1 if r % 2 == 0 else -1]:
+            stepper, state = steppers[label]
+            start = time.perf_counter()
+            for t in range(args.steps):
+                state = stepper.step(state, t)
+            times[label].append((time.perf_counter() - start) / args.steps / n)
+            stepper.window = []
+            steppers[label][1] = state
+    return {"task": task, "rows": problem.num_examples("train"), "flops": flops,
+            "bytes": nbytes, "chunk": steppers["chunked"][0].chunk,
+            **{k: statistics.median(v) for k, v in times.items()}}  # fmt: skip
+
+
+def compile_figures(task: str, args: argparse.Namespace) -> tuple[float, float, float]:
+    """``(compile + first call s, eager ms, compiled ms)`` per init-step of the vmapped step
+    function of the whole batch (``torch.compile``, default backend; step 0 repeated on the
+    same state, interleaved rounds)."""
+    problem = TASKS.get(task)(scale="paper").build(data_dir=args.data_dir, dtype=torch.float32)
+    method = METHODS.get("fixed")()
+    n = args.inits
+    stepper = BatchedStepper(problem, method, n, chunk=n)
+    state = stepper.init([problem.init_weights(k) for k in range(n)],
+                         problem.init_model_state(), sample_initial_hypers(seed=0, n=n))  # fmt: skip
+    eager = torch.func.vmap(lambda s: method.step(problem, s, 0), randomness="same")
+    start = time.perf_counter()
+    compiled = torch.compile(eager)
+    compiled(state)
+    compile_s = time.perf_counter() - start
+    times: dict[str, list[float]] = {"eager": [], "compiled": []}
+    for r in range(args.reps):
+        for label, fn in [("eager", eager), ("compiled", compiled)][:: 1 if r % 2 else -1]:
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                fn(state)
+            times[label].append((time.perf_counter() - start) / args.steps / n)
+    return (
+        compile_s,
+        statistics.median(times["eager"]) * 1e3,
+        statistics.median(times["compiled"]) * 1e3,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", default=",".join(UCI), help="comma list (the 8 UCI sets)")
+    parser.add_argument("--inits", type=int, default=200, help="inits per batch (200)")
+    parser.add_argument("--steps", type=int, default=5, help="steps per timed round (5)")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved rounds (3)")
+    parser.add_argument("--sweep", type=lambda s: [int(x) for x in s.split(",") if x], default=[],
+                        help="also these chunk sizes, e.g. 1,4,16,32 (a line per task)")  # fmt: skip
+    parser.add_argument("--compile", action="store_true",
+                        help="also torch.compile of the batch's step function, per task")  # fmt: skip
+    parser.add_argument("--gemm", type=int, default=2048, help="GEMM size (2048)")
+    parser.add_argument("--stream-mb", type=int, default=512, help="stream array MB (512)")
+    parser.add_argument("--data-dir", default=os.environ.get("HGBENCH_DATA"),
+                        help="dataset root (default $HGBENCH_DATA)")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.data_dir is None:
+        parser.error("the UCI data are needed: set HGBENCH_DATA or pass --data-dir")
+    torch.set_num_threads(1)
+    retain_freed_memory()  # as a worker does for a batched CPU work item
+    gemm = gemm_gflops(args.gemm, 5)
+    stream = stream_gbs(args.stream_mb, 5)
+    llc, shared = last_level_cache()
+    print(f"torch {torch.__version__}, 1 thread; GEMM {args.gemm}^3 fp32: {gemm:.1f} GFLOP/s; "
+          f"stream (in-place mul, {args.stream_mb} MB): {stream:.1f} GB/s; last-level cache "
+          f"{llc / 2**20:.0f} MiB shared by {shared} CPUs; freed memory kept: "
+          f"{retain_freed_memory()}, chunk budget {chunk_budget()}")  # fmt: skip
+    print(
+        f"batched fixed, N={args.inits}, float32; per init-step: flops (matmul), bytes of new "
+        "tensors, compute floor = flops / GEMM, stream floor = 2 x bytes / stream"
+    )
+    head = (f"{'task':13s} {'rows':>6s} {'MFLOP':>7s} {'MB':>6s} {'floor ms':>8s} "
+            f"{'stream ms':>9s} {'C':>4s} {'default ms':>10s} {'x floor':>7s} {'% GEMM':>6s} "
+            f"{'whole-N ms':>10s} {'x floor':>7s}")  # fmt: skip
+    print(head)
+    print("-" * len(head))
+    for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
+        r = measure_task(task, args)
+        floor = r["flops"] / (gemm * 1e9)
+        streamf = 2 * r["bytes"] / (stream * 1e9)
+        print(f"{task:13s} {r['rows']:6d} {r['flops'] / 1e6:7.2f} {r['bytes'] / 1e6:6.2f} "
+              f"{floor * 1e3:8.3f} {streamf * 1e3:9.3f} {r['chunk']:4d} "
+              f"{r['chunked'] * 1e3:10.3f} {r['chunked'] / floor:7.2f} "
+              f"{100 * floor / r['chunked']:6.1f} {r['whole'] * 1e3:10.3f} "
+              f"{r['whole'] / floor:7.2f}", flush=True)  # fmt: skip
+        if args.sweep:
+            print("  chunk sweep (ms per init-step): " + ", ".join(
+                f"C={c} {r[f'C={c}'] * 1e3:.3f}" for c in args.sweep))  # fmt: skip
+    if args.compile:
+        print("torch.compile of the vmapped step of all inits (fixed), per init-step:")
+        for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
+            compile_s, eager_ms, compiled_ms = compile_figures(task, args)
+            print(f"{task:13s} compile + first call {compile_s:6.1f} s; eager {eager_ms:.3f} ms, "
+                  f"compiled {compiled_ms:.3f} ms ({eager_ms / compiled_ms:.2f}x)", flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
