@@ -6,13 +6,17 @@ docs/roofline.md): not cache misses but the allocator. glibc serves each tensor 
 mmap threshold (at most 32 MiB) with fresh pages, page-faulted and zero-filled on every step
 and returned to the kernel on free. Two remedies, measured: keep freed memory in the process
 (:mod:`hgbench.bench.allocator`, 5.4x on naval) or keep each tensor of a chunk under the
-threshold (chunks of 16 inits there, 3x). With freed memory kept, one call of all N inits
-was faster than any chunking (cache-sized chunks of 4 inits were 1.28x slower on naval, 1.2x
-on energy and kin8nm), so the chunk size is chosen by this cost model, read at start-up:
+threshold (chunks of 16 inits there, 3x). With freed memory kept, cache-sized chunks (4 inits)
+were 1.2–1.3x slower than one call on naval, energy and kin8nm, but one call was not the best
+either where the batch's tensors grow to hundreds of MB: `random_search` (3 members per init)
+and `lorraine` on naval and kin8nm, 200 inits, took 5.55 CPU-h (suite estimate) in one call,
+4.94 h with tensors capped at 32 MiB, 4.48 h at 256 MiB and 4.03 h at 64 MiB; power's
+`random_search` 1.30 h in one call, 0.81 h at 256 MiB (`fixed`, whose tensors fit, unchanged).
+So the chunk size is chosen by this cost model, read at start-up:
 
 * the largest tensor one init's step creates (:func:`step_bytes`: one unbatched step,
-  traced once) against :func:`chunk_budget`: no limit where freed memory is kept, else the
-  mmap threshold; ``C = budget // largest`` within ``[MIN_CHUNK, N]``;
+  traced once) against :func:`chunk_budget`: :data:`KEPT_BUDGET` where freed memory is kept,
+  else the mmap threshold; ``C = budget // largest`` within ``[MIN_CHUNK, N]``;
 * on CUDA a batch is one call (launch-bound; no allocator issue).
 
 ``HGBENCH_CHUNK_BYTES`` sets the budget by hand (e.g. a cache size, to measure chunks).
@@ -39,6 +43,8 @@ from hgbench.spec import CostCounter, Method, Problem, State
 MIN_CHUNK = 2
 #: glibc's largest mmap threshold on 64-bit (bytes): larger blocks are mapped anew
 MMAP_THRESHOLD = 32 * 2**20
+#: the largest tensor of a chunk where freed memory is kept (bytes; measured, see above)
+KEPT_BUDGET = 64 * 2**20
 #: when no cache size can be read (bytes)
 DEFAULT_CACHE = 8 * 2**20
 CACHE_DIR = Path("/sys/devices/system/cpu/cpu0/cache")
@@ -82,7 +88,7 @@ def _cpu_count(cpu_list: str) -> int:
 
 def chunk_budget() -> int | None:
     """Bytes the largest tensor of a chunk may take: ``HGBENCH_CHUNK_BYTES`` when set; else
-    no limit (None) where this process keeps freed memory
+    :data:`KEPT_BUDGET` where this process keeps freed memory
     (:func:`~hgbench.bench.allocator.retain_freed_memory`), else :data:`MMAP_THRESHOLD`."""
     env = os.environ.get("HGBENCH_CHUNK_BYTES", "").strip()
     if env:
@@ -92,7 +98,7 @@ def chunk_budget() -> int | None:
             raise ValueError(
                 f"HGBENCH_CHUNK_BYTES must be a byte count such as 33554432, 32M or 1G, got {env!r}"
             ) from None
-    return None if kept() else MMAP_THRESHOLD
+    return KEPT_BUDGET if kept() else MMAP_THRESHOLD
 
 
 class _NewBytes(TorchDispatchMode):
