@@ -22,24 +22,15 @@ from hgbench.bench.chunking import (
 from hgbench.bench.loop import BatchedStepper, train
 from hgbench.methods import METHODS
 from hgbench.methods.core.hyper import sample_initial_hypers
-from hgbench.tasks import TASKS
+from tests.batching import BATCHABLE, close, diabetes_float64
 
 N = 5
 STEPS = 12
-BATCHABLE = [k for k in METHODS.names() if METHODS.get(k).supports_batching]
 
 
 @pytest.fixture(scope="module")
 def problem():
-    torch.set_num_threads(1)
-    return TASKS.get("sk_diabetes")(scale="small").build(dtype=torch.float64, data_seed=0)
-
-
-def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    a, b = a.double(), b.double()
-    both_nan = torch.isnan(a) & torch.isnan(b)
-    err = (a - b).abs().where(~both_nan, torch.zeros_like(a))
-    return bool((err <= 1e-10 * b.abs().clamp_min(1e-12) + 1e-14).all())
+    return diabetes_float64()
 
 
 def _run(problem, method, hypers, chunk):
@@ -63,11 +54,11 @@ def test_chunks_equal_one_vmapped_call(problem, key: str) -> None:
     leaves_p, spec_p = tree_flatten(parts)
     assert spec_w == spec_p
     for a, b in zip(leaves_p, leaves_w, strict=True):
-        assert a.shape == b.shape and _close(a, b), key
+        assert a.shape == b.shape and close(a, b), key
     h_whole = torch.func.vmap(method.hyperparameters)(whole)
     h_parts = stepper.hyperparameters(parts)
     for name, v in h_whole.items():
-        assert _close(h_parts[name], v), (key, name)
+        assert close(h_parts[name], v), (key, name)
 
 
 def test_chunked_training_records_equal_one_call(problem) -> None:

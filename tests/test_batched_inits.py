@@ -12,24 +12,15 @@ import torch
 from hgbench.bench.loop import BatchedStepper, SingleStepper, train
 from hgbench.methods import METHODS
 from hgbench.methods.core.hyper import sample_initial_hypers
-from hgbench.tasks import TASKS
+from tests.batching import BATCHABLE, close, diabetes_float64
 
 N = 3
 STEPS = 20
-BATCHABLE = [k for k in METHODS.names() if METHODS.get(k).supports_batching]
 
 
 @pytest.fixture(scope="module")
 def problem():
-    torch.set_num_threads(1)
-    return TASKS.get("sk_diabetes")(scale="small").build(dtype=torch.float64, data_seed=0)
-
-
-def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    a, b = a.double(), b.double()
-    both_nan = torch.isnan(a) & torch.isnan(b)
-    err = (a - b).abs().where(~both_nan, torch.zeros_like(a))
-    return bool((err <= 1e-10 * b.abs().clamp_min(1e-12) + 1e-14).all())
+    return diabetes_float64()
 
 
 def _final_states(problem, method, hypers):
@@ -58,11 +49,11 @@ def test_batched_equals_one_by_one(problem, key: str) -> None:
     for i, single in enumerate(singles):
         w_single, _ = method.weights(single)
         w_batched, _ = method.weights(torch.utils._pytree.tree_map(lambda x, i=i: x[i], stacked))
-        assert _close(w_batched, w_single), f"{key}: init {i} weights differ"
+        assert close(w_batched, w_single), f"{key}: init {i} weights differ"
         h_single = method.hyperparameters(single)
         h_batched = torch.func.vmap(method.hyperparameters)(stacked)
         for name, v in h_single.items():
-            assert _close(h_batched[name][i], v), f"{key}: init {i} hyperparameter {name} differs"
+            assert close(h_batched[name][i], v), f"{key}: init {i} hyperparameter {name} differs"
 
 
 @pytest.mark.parametrize("key", BATCHABLE)
