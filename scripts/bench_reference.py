@@ -37,6 +37,7 @@ import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -99,15 +100,14 @@ def flat(problem: Problem, params) -> Tensor:
     return torch.cat([params[n].detach().reshape(-1) for n in problem.layout.names])
 
 
-def torch_sgd_run(problem: Problem) -> Run:
+def optimizer_loop_run(problem: Problem, make_optimizer: Callable[[Any], Any]) -> Run:
+    """A plain PyTorch loop: ``nn.Module`` forward, ``backward``, ``make_optimizer(params).step()``."""
     batch = problem.train_batch(0)
     x, y = batch.inputs, batch.targets
 
     def run(steps: int, record: bool = False):
         model = torch_module(problem)
-        opt = torch.optim.SGD(
-            model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY
-        )
+        opt = make_optimizer(model.parameters())
         ws, losses = [], []
         for _ in range(steps):
             loss = F.mse_loss(model(x).squeeze(1), y)
@@ -120,27 +120,19 @@ def torch_sgd_run(problem: Problem) -> Run:
         return ws, losses
 
     return run
+
+
+def torch_sgd_run(problem: Problem) -> Run:
+    return optimizer_loop_run(
+        problem,
+        lambda ps: torch.optim.SGD(ps, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY),
+    )
 
 
 def baydin_run(problem: Problem, sgdhd: type) -> Run:
-    batch = problem.train_batch(0)
-    x, y = batch.inputs, batch.targets
-
-    def run(steps: int, record: bool = False):
-        model = torch_module(problem)
-        opt = sgdhd(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY, hypergrad_lr=HD_BETA)
-        ws, losses = [], []
-        for _ in range(steps):
-            loss = F.mse_loss(model(x).squeeze(1), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if record:
-                ws.append(flat(problem, dict(model.named_parameters())))
-                losses.append(loss.detach())
-        return ws, losses
-
-    return run
+    return optimizer_loop_run(
+        problem, lambda ps: sgdhd(ps, lr=LR, weight_decay=WEIGHT_DECAY, hypergrad_lr=HD_BETA)
+    )
 
 
 def gdtuo_run(problem: Problem, gdtuo, level: str) -> Run:
