@@ -12,6 +12,7 @@ from hgbench.methods.reversible import Reversible, UnrolledFull
 from hgbench.methods.reversible import fixedpoint as fx
 from hgbench.methods.reversible import schedule as sch
 from hgbench.spec import InitialHyper
+from tests.devices import CPU_AND_CUDA
 
 HYPER = InitialHyper(index=0, lr=0.05, weight_decay=1e-3, momentum=0.75)
 T = 6
@@ -205,19 +206,7 @@ def test_overflow_during_training_is_reported_as_divergence(tiny) -> None:
     assert not all(torch.isfinite(v) for v in method.hyperparameters(state).values())
 
 
-@pytest.mark.parametrize(
-    "device",
-    [
-        "cpu",
-        pytest.param(
-            "cuda",
-            marks=[
-                pytest.mark.cuda,
-                pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
-            ],
-        ),
-    ],
-)
+@pytest.mark.parametrize("device", CPU_AND_CUDA)
 def test_bit_exact_on_supervised_problem_float32(device: str) -> None:
     """The same exactness on a task-style problem (ReLU MLP, float32, seeded batches)."""
     from hgbench.tasks.base import SplitData, SupervisedProblem

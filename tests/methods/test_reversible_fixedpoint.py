@@ -6,17 +6,7 @@ import pytest
 import torch
 
 from hgbench.methods.reversible import fixedpoint as fx
-
-DEVICES = [
-    "cpu",
-    pytest.param(
-        "cuda",
-        marks=[
-            pytest.mark.cuda,
-            pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
-        ],
-    ),
-]
+from tests.devices import CPU_AND_CUDA
 
 
 def _velocity_run(gammas: list[float], num: int, device: str, seed: int = 0):
@@ -33,7 +23,7 @@ def _velocity_run(gammas: list[float], num: int, device: str, seed: int = 0):
     return x0, x, buf, ns, grads
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", CPU_AND_CUDA)
 def test_mul_div_recovers_bit_for_bit(device: str) -> None:
     gammas = [0.5, 0.9, 0.98, 0.3, 0.999, 0.01] * 20
     x0, x, buf, ns, grads = _velocity_run(gammas, 500, device)
