@@ -152,7 +152,7 @@ class SingleStepper:
 class BatchedStepper(SingleStepper):
     """N paired inits stacked along a leading dimension and stepped under ``vmap``, ``chunk``
     inits per call (default: chosen at ``init`` by :func:`~hgbench.bench.chunking.choose_chunk`,
-    one call where the process keeps freed memory; ``chunk >= n`` is one call)."""
+    from the largest tensor one init's step creates; ``chunk >= n`` is one call)."""
 
     def __init__(self, problem: Problem, method: Method, n: int, chunk: int | None = None) -> None:
         super().__init__(problem, method)
