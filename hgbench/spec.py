@@ -196,6 +196,19 @@ class Problem(ABC):
         ``supports_batching``. Not counted in the cost counters.
         """
 
+    def fused_value_and_grad(
+        self, w: Tensor, mstate: ModelState, batch: Batch, stream: Stream = "train"
+    ) -> tuple[Tensor, Tensor, ModelState] | None:
+        """Optional: ``loss``, its gradient in ``w`` and the new model state from a fused
+        kernel, or None where the problem has none (the default) or it does not apply.
+
+        :func:`hgbench.methods.core.diff.value_and_grad` calls it only under ``vmap`` alone
+        (no ``grad``/``jvp`` transform active) and on weights nothing differentiates through;
+        it must then equal ``torch.func.grad`` of ``loss`` to rounding. The counter is the
+        caller's: this counts nothing.
+        """
+        return None
+
     @property
     def steps_per_epoch(self) -> int:
         return 1

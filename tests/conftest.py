@@ -21,11 +21,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _digest_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory):
-    """Data-fingerprint digests go to a temporary cache, never the user's (workers inherit it)."""
+def _caches_in_tmp(tmp_path_factory: pytest.TempPathFactory):
+    """Data-fingerprint digests and compiled kernels go to a temporary cache, never the
+    user's (workers inherit it)."""
     mp = pytest.MonkeyPatch()
     if not os.environ.get("HGBENCH_DIGEST_CACHE"):
         mp.setenv("HGBENCH_DIGEST_CACHE", str(tmp_path_factory.mktemp("cache") / "digests.json"))
+    if not os.environ.get("HGBENCH_CACHE"):  # compiled kernels too (hgbench.tasks.fused)
+        mp.setenv("HGBENCH_CACHE", str(tmp_path_factory.mktemp("hgbench-cache")))
     yield
     mp.undo()
 

@@ -20,7 +20,7 @@ from hgbench.methods import METHODS
 from hgbench.methods.core.hyper import InitRanges, sample_initial_hypers
 from hgbench.settings import declared, jsonable
 from hgbench.spec import InitialHyper, Method
-from hgbench.tasks import TASKS
+from hgbench.tasks import TASKS, fused
 
 
 def stable_hash(obj: Any, n: int = 16) -> str:
@@ -77,8 +77,9 @@ class RunConfig:
     resolved configuration and the fingerprint of the data it reads, the method's *resolved*
     settings, the seeds and the initial hyperparameters themselves, budget and cadence, the
     training split, dtype, device, the torch intra-op thread count on CPU (float reductions
-    depend on it), batched vs one by one and the batch size, and the torch version. A stored
-    run is reused only when all of them match.
+    depend on it), batched vs one by one and the batch size, the torch version, and for
+    batched CPU runs the gradient's implementation (``hgbench.tasks.fused.identity``: the fused
+    kernel's source digest, or ``"autograd"``). A stored run is reused only when all match.
     """
 
     task: str
@@ -140,7 +141,7 @@ class RunConfig:
 
     def hashed(self) -> dict[str, Any]:
         """The configuration that identifies the run (stable across machines)."""
-        return {
+        identity = {
             "task": self.task_config(),
             "data": self.data_fingerprint,
             "method": self.method,
@@ -157,6 +158,9 @@ class RunConfig:
             "batch_size": self.batch_size,
             "torch": torch.__version__,
         }
+        if self.batch_size > 1 and self.device == "cpu":  # batched CPU gradients may be fused
+            identity["gradient_kernel"] = fused.identity(getattr(torch, self.dtype))
+        return identity
 
     @cached_property
     def run_id(self) -> str:

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from hgbench.spec import Batch, CostCounter, ModelState, ParamLayout, Problem, Split, Stream, Task
+from hgbench.tasks import fused
 from hgbench.tasks.models import FlatForward, flat_forward
 
 #: ``(outputs, targets) -> per-example values [N]``
@@ -131,6 +132,8 @@ class SupervisedProblem(Problem):
         #: the model family's forward from the flat weights, if it has one (an MLP)
         self._flat_forward: FlatForward | None = flat_forward(self.model, self.layout)
         self._buffer_names = tuple(n for n, _ in self.model.named_buffers())
+        #: a fused loss-and-gradient kernel for batched inits, if one applies (UCI MLP on CPU)
+        self._fused = fused.for_mlp(self._flat_forward, loss_fn, self.device, self.dtype)
         self._perm_cache: dict[tuple[str, int], Tensor] = {}
         self._full: dict[str, Batch] = {}
 
@@ -189,6 +192,20 @@ class SupervisedProblem(Problem):
         loss = self._loss_fn(out, batch.targets).mean()
         new_buffers = clones if stream == "train" else dict(buffers)
         return loss, {**mstate, "buffers": new_buffers}
+
+    def fused_value_and_grad(
+        self, w: Tensor, mstate: ModelState, batch: Batch, stream: Stream = "train"
+    ) -> tuple[Tensor, Tensor, ModelState] | None:
+        """The fused kernel's loss and gradient (``hgbench.tasks.fused``) where it applies to
+        this model, loss, batch and machine, else None. The model has no buffers there, so the
+        new model state is the one ``loss`` returns for either stream."""
+        x, y = batch.inputs, batch.targets
+        if self._fused is None or x.dim() != 2 or y.numel() != x.shape[0]:
+            return None
+        if not fused.available(self.dtype):
+            return None
+        loss, g = self._fused(w, x, y)
+        return loss, g, {**mstate, "buffers": {}}
 
     # ------------------------------------------------------------------ data order
     def _perm(self, stream: str, n: int, epoch: int) -> Tensor:

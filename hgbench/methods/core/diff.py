@@ -11,7 +11,13 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from torch._C._functorch import peek_interpreter_stack
+from torch._C._functorch import (
+    TransformType,
+    get_interpreter_stack,
+    get_unwrapped,
+    is_batchedtensor,
+    peek_interpreter_stack,
+)
 from torch.func import grad, jvp, vjp
 
 from hgbench.spec import Batch, ModelState, Problem, Stream
@@ -33,11 +39,18 @@ def value_and_grad(
     Outside any ``torch.func`` transform and on a ``w`` that carries no autograd history, the
     gradient is taken with plain reverse mode (``torch.autograd.grad``): the same numbers,
     without ``torch.func.grad``'s per-op wrapping, which doubled the cost of a small-model
-    step. Under ``vmap``/``grad`` (or when ``w`` requires grad) it is ``torch.func.grad``.
+    step. Under ``vmap`` alone, on weights nothing differentiates through, it is the
+    problem's fused kernel where it has one (:meth:`hgbench.spec.Problem.fused_value_and_grad`:
+    batched UCI inits on the CPU). Otherwise under ``vmap``/``grad`` (or when ``w`` requires
+    grad) it is ``torch.func.grad``.
     """
     problem.counter.add(gradient=1)
     if peek_interpreter_stack() is None and not w.requires_grad:
         return _eager_value_and_grad(problem, w, mstate, batch, stream)
+    if _under_vmap_only(w):
+        fused = problem.fused_value_and_grad(w, mstate, batch, stream)
+        if fused is not None:
+            return fused
 
     def f(w_: Tensor) -> tuple[Tensor, tuple[Tensor, ModelState]]:
         loss, new_state = problem.loss(w_, mstate, batch, stream)
@@ -45,6 +58,18 @@ def value_and_grad(
 
     g, (loss, new_state) = grad(f, has_aux=True)(w)
     return loss.detach(), g, new_state
+
+
+def _under_vmap_only(w: Tensor) -> bool:
+    """Whether only ``vmap`` transforms are active and ``w`` carries no autograd history
+    beneath them: where a problem's fused gradient serves (nothing differentiates it)."""
+    stack = get_interpreter_stack()
+    if not stack or any(i.key() != TransformType.Vmap for i in stack):
+        return False
+    base = w
+    while is_batchedtensor(base):
+        base = get_unwrapped(base)
+    return not base.requires_grad
 
 
 def _eager_value_and_grad(
