@@ -10,9 +10,10 @@ Measures, on one torch thread:
   ``torch.utils.flop_counter`` on one unbatched step), the bytes its new tensors take
   (:func:`hgbench.bench.chunking.step_bytes`), the compute floor (flops at the GEMM
   throughput) and the stream floor (twice the bytes at the stream bandwidth), and the measured
-  time per init-step of the batch with the chunk size chosen by default and as one vmapped
-  call (and at each ``--sweep`` chunk size): median of ``--reps`` interleaved rounds of
-  ``--steps`` steps;
+  time per init-step of the batch with the fused gradient kernel (``hgbench.tasks.fused``,
+  the default where it applies) and with autograd (``HGBENCH_FUSED=0``), each at its default
+  chunk size (and, fused, at each ``--sweep`` chunk size): median of ``--reps`` interleaved
+  rounds of ``--steps`` steps;
 * with ``--compile``: ``torch.compile`` of the whole batch's vmapped step function against
   eager, and its compile time.
 
@@ -29,6 +30,7 @@ import argparse
 import os
 import statistics
 import time
+from contextlib import contextmanager
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -38,7 +40,7 @@ from hgbench.bench.chunking import chunk_budget, last_level_cache, step_bytes
 from hgbench.bench.loop import BatchedStepper
 from hgbench.methods import METHODS
 from hgbench.methods.core.hyper import sample_initial_hypers
-from hgbench.tasks import TASKS
+from hgbench.tasks import TASKS, fused
 
 UCI = ["uci_boston", "uci_concrete", "uci_energy", "uci_kin8nm", "uci_naval", "uci_power",
        "uci_wine_red", "uci_yacht"]  # fmt: skip
@@ -84,26 +86,44 @@ def measure_task(task: str, args: argparse.Namespace) -> dict:
     hypers = sample_initial_hypers(seed=0, n=n)
     w0s = [problem.init_weights(k) for k in range(n)]
     steppers = {}
-    configs = [("chunked", None), ("whole", n)] + [(f"C={c}", c) for c in args.sweep]
-    for label, chunk in configs:
-        stepper = BatchedStepper(problem, method, n, chunk=chunk)
-        state = stepper.init(w0s, problem.init_model_state(), hypers)
-        state = stepper.step(state, 0)
-        steppers[label] = [stepper, state]
-    flops, nbytes = one_step_figures(problem, method, steppers["whole"][1])
+    configs = [("fused", None, "1"), ("autograd", None, "0")]
+    configs += [(f"C={c}", c, "1") for c in args.sweep]
+    for label, chunk, on in configs:
+        with fused_switch(on):
+            stepper = BatchedStepper(problem, method, n, chunk=chunk)
+            state = stepper.init(w0s, problem.init_model_state(), hypers)
+            state = stepper.step(state, 0)
+        steppers[label] = [stepper, state, on]
+    flops, nbytes = one_step_figures(problem, method, steppers["autograd"][1])
     times: dict[str, list[float]] = {k: [] for k in steppers}
     for r in range(args.reps):
         for label in list(steppers)[:: 1 if r % 2 == 0 else -1]:
-            stepper, state = steppers[label]
-            start = time.perf_counter()
-            for t in range(args.steps):
-                state = stepper.step(state, t)
-            times[label].append((time.perf_counter() - start) / args.steps / n)
+            stepper, state, on = steppers[label]
+            with fused_switch(on):
+                start = time.perf_counter()
+                for t in range(args.steps):
+                    state = stepper.step(state, t)
+                times[label].append((time.perf_counter() - start) / args.steps / n)
             stepper.window = []
             steppers[label][1] = state
     return {"task": task, "rows": problem.num_examples("train"), "flops": flops,
-            "bytes": nbytes, "chunk": steppers["chunked"][0].chunk,
+            "bytes": nbytes, "chunk": steppers["fused"][0].chunk,
+            "chunk_autograd": steppers["autograd"][0].chunk,
             **{k: statistics.median(v) for k, v in times.items()}}  # fmt: skip
+
+
+@contextmanager
+def fused_switch(on: str):  # noqa: ANN201
+    """``HGBENCH_FUSED`` set to ``on`` ("1": the fused kernel where it applies, "0": autograd)."""
+    before = os.environ.get(fused.ENV)
+    os.environ[fused.ENV] = on
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[fused.ENV]
+        else:
+            os.environ[fused.ENV] = before
 
 
 def compile_figures(task: str, args: argparse.Namespace) -> tuple[float, float, float]:
@@ -166,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         "tensors, compute floor = flops / GEMM, stream floor = 2 x bytes / stream"
     )
     head = (f"{'task':13s} {'rows':>6s} {'MFLOP':>7s} {'MB':>6s} {'floor ms':>8s} "
-            f"{'stream ms':>9s} {'C':>4s} {'default ms':>10s} {'x floor':>7s} {'% GEMM':>6s} "
-            f"{'whole-N ms':>10s} {'x floor':>7s}")  # fmt: skip
+            f"{'stream ms':>9s} {'C':>4s} {'fused ms':>9s} {'x floor':>7s} {'% GEMM':>6s} "
+            f"{'C':>4s} {'autograd ms':>11s} {'x floor':>7s}")  # fmt: skip
     print(head)
     print("-" * len(head))
     for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
@@ -176,9 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         streamf = 2 * r["bytes"] / (stream * 1e9)
         print(f"{task:13s} {r['rows']:6d} {r['flops'] / 1e6:7.2f} {r['bytes'] / 1e6:6.2f} "
               f"{floor * 1e3:8.3f} {streamf * 1e3:9.3f} {r['chunk']:4d} "
-              f"{r['chunked'] * 1e3:10.3f} {r['chunked'] / floor:7.2f} "
-              f"{100 * floor / r['chunked']:6.1f} {r['whole'] * 1e3:10.3f} "
-              f"{r['whole'] / floor:7.2f}", flush=True)  # fmt: skip
+              f"{r['fused'] * 1e3:9.3f} {r['fused'] / floor:7.2f} "
+              f"{100 * floor / r['fused']:6.1f} {r['chunk_autograd']:4d} "
+              f"{r['autograd'] * 1e3:11.3f} {r['autograd'] / floor:7.2f}", flush=True)  # fmt: skip
         if args.sweep:
             print("  chunk sweep (ms per init-step): " + ", ".join(
                 f"C={c} {r[f'C={c}'] * 1e3:.3f}" for c in args.sweep))  # fmt: skip

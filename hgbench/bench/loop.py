@@ -189,11 +189,8 @@ class BatchedStepper(SingleStepper):
             return chunked(vmapped, state, self.n, chunk, self.problem.device)
 
     def step(self, state: State, t: int) -> State:
-        new, loss = self._chunked(lambda s: self.method.step(self.problem, s, t), state)
+        new, loss, finite = self._chunked(lambda s: self._step_one(s, t), state)
         self.contract(state, new, loss, t)
-        finite = torch.isfinite(loss)
-        for h in self._hyper(new).values():
-            finite = finite & torch.isfinite(h)
         newly = self.alive_t & ~finite
         self.diverged_t = torch.where(newly, t, self.diverged_t)
         self.alive_t = alive = self.alive_t & finite
@@ -203,6 +200,15 @@ class BatchedStepper(SingleStepper):
 
         self.window.append(loss.detach())
         return tree_map(keep, new, state)
+
+    def _step_one(self, state: State, t: int) -> tuple[State, Tensor, Tensor]:
+        """One init's step, its loss, and whether the loss and every hyperparameter after it
+        are finite (in the same vmapped call: one call per step, not two)."""
+        new, loss = self.method.step(self.problem, state, t)
+        finite = torch.isfinite(loss)
+        for h in self.method.hyperparameters(new).values():
+            finite = finite & torch.isfinite(h)
+        return new, loss, finite
 
     def hyperparameters(self, state: State) -> dict[str, Tensor]:
         return self._hyper(state)

@@ -204,8 +204,8 @@ class SupervisedProblem(Problem):
             return None
         if not fused.available(self.dtype):
             return None
-        loss, g = self._fused(w, x, y)
-        return loss, g, {**mstate, "buffers": {}}
+        out = self._fused(w, x, y)
+        return None if out is None else (*out, {**mstate, "buffers": {}})
 
     # ------------------------------------------------------------------ data order
     def _perm(self, stream: str, n: int, epoch: int) -> Tensor:

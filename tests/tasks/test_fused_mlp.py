@@ -53,7 +53,7 @@ def test_kernel_equals_autograd_float64(d: int, h: int, n: int) -> None:
     problem = _problem(d, h, n)
     ws = _inits(problem, 3) * 3.0  # larger weights: some ReLUs on, some off
     batch = problem.train_batch(0)
-    loss, g = mlp1.mlp1_value_and_grad(ws, batch.inputs, batch.targets)
+    loss, g = mlp1.value_and_grad(ws, batch.inputs, batch.targets)
     ref_loss, ref_g = _oracle(problem, ws, batch)
     assert _rel_err(loss, ref_loss) < 1e-12
     assert _rel_err(g, ref_g) < 1e-10
@@ -63,7 +63,7 @@ def test_kernel_float32_close_to_autograd_float64() -> None:
     p64, p32 = _problem(8, 50, 200), _problem(8, 50, 200, dtype=torch.float32)
     ws = _inits(p64, 4)
     b32 = p32.train_batch(0)
-    loss, g = mlp1.mlp1_value_and_grad(ws.float(), b32.inputs, b32.targets)
+    loss, g = mlp1.value_and_grad(ws.float(), b32.inputs, b32.targets)
     ref_loss, ref_g = _oracle(p64, ws, p64.train_batch(0))
     assert loss.dtype == torch.float32
     assert _rel_err(loss.double(), ref_loss) < 1e-5
@@ -74,24 +74,40 @@ def test_leading_dimensions_and_nested_vmap() -> None:
     problem = _problem(5, 7, 20)
     b = problem.train_batch(0)
     ws = _inits(problem, 6).reshape(2, 3, -1)
-    loss, g = mlp1.mlp1_value_and_grad(ws, b.inputs, b.targets)
+    loss, g = mlp1.value_and_grad(ws, b.inputs, b.targets)
     ref_loss, ref_g = _oracle(problem, ws.reshape(6, -1), b)
     assert loss.shape == (2, 3) and g.shape == ws.shape
     assert _rel_err(g.reshape(6, -1), ref_g) < 1e-10
-    nested = vmap(vmap(lambda w: mlp1.mlp1_value_and_grad(w, b.inputs, b.targets)))(ws)
+    nested = vmap(vmap(lambda w: mlp1.value_and_grad(w, b.inputs, b.targets)))(ws)
     assert _rel_err(nested[1].reshape(6, -1), ref_g) < 1e-10
     assert _rel_err(nested[0].reshape(6), ref_loss) < 1e-12
+    flat = ws.reshape(6, -1)
+    columns = vmap(lambda w: mlp1.value_and_grad(w, b.inputs, b.targets)[1], in_dims=1)(flat.T)
+    assert _rel_err(columns, ref_g) < 1e-10
+    scales = torch.arange(1.0, 4.0, dtype=flat.dtype)
+    outer_only = vmap(
+        lambda w: vmap(lambda z: mlp1.value_and_grad(w, b.inputs, b.targets)[1] * z)(scales)
+    )(flat)  # w batched at the outer level only
+    assert outer_only.shape == (6, 3, flat.shape[1])
+    assert _rel_err(outer_only, ref_g[:, None, :] * scales[None, :, None]) < 1e-10
 
 
-def test_vmap_over_rows_too_loops_over_inits() -> None:
+def test_rows_batched_with_the_inits_keep_autograd() -> None:
     problem = _problem(4, 9, 16)
-    ws = _inits(problem, 3)
-    rows = [problem.train_batch(0)] * 3
-    xs = torch.stack([r.inputs.roll(k, 0) for k, r in enumerate(rows)])
-    ys = torch.stack([r.targets.roll(k, 0) for k, r in enumerate(rows)])
-    _, g = vmap(mlp1.mlp1_value_and_grad)(ws, xs, ys)
+    ws, ms = _inits(problem, 3), problem.init_model_state()
+    b = problem.train_batch(0)
+    xs = torch.stack([b.inputs.roll(k, 0) for k in range(3)])
+    ys = torch.stack([b.targets.roll(k, 0) for k in range(3)])
+    seen = []
+
+    def one(w, x, y):
+        seen.append(mlp1.value_and_grad(w, x, y))
+        return diff.value_and_grad(problem, w, ms, type(b)(x, y))[1]
+
+    g = vmap(one)(ws, xs, ys)
+    assert seen == [None]
     for k in range(3):
-        batch = type(rows[0])(xs[k], ys[k])
+        batch = type(b)(xs[k], ys[k])
         assert _rel_err(g[k], _oracle(problem, ws[k : k + 1], batch)[1][0]) < 1e-10
 
 
@@ -101,7 +117,7 @@ def test_diverged_weights_give_a_non_finite_loss() -> None:
     ws[1, 0] = float("nan")
     ws[2] *= 1e200
     b = problem.train_batch(0)
-    loss, g = mlp1.mlp1_value_and_grad(ws, b.inputs, b.targets)
+    loss, g = mlp1.value_and_grad(ws, b.inputs, b.targets)
     assert torch.isfinite(loss[0]) and not torch.isfinite(loss[1:]).any()
     assert not torch.isfinite(g[1]).all()
     assert _rel_err(g[0], _oracle(problem, ws[:1], b)[1][0]) < 1e-10
@@ -153,7 +169,7 @@ def test_batched_runs_take_the_kernel_and_match_one_by_one(monkeypatch, key: str
     hypers = sample_initial_hypers(seed=3, n=3)
     w0s = [problem.init_weights(k) for k in range(3)]
     calls = []
-    real = mlp1.mlp1_value_and_grad
+    real = mlp1.value_and_grad
 
     def spy(*args):
         calls.append(1)

@@ -37,8 +37,9 @@ from hgbench.tasks.models import FlatMLP
 
 #: environment variable that turns the fused kernels off when set to ``0``
 ENV = "HGBENCH_FUSED"
-#: ``(w, x, y) -> (loss, grad)``: a fused mean loss and its gradient in the flat weights
-FusedValueAndGrad = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
+#: ``(w, x, y) -> (loss, grad)``: a fused mean loss and its gradient in the flat weights (None
+#: where it does not apply to these tensors)
+FusedValueAndGrad = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor] | None]
 
 
 def enabled() -> bool:
@@ -97,4 +98,4 @@ def for_mlp(
     (h, d), (h_bias,), (out, h_out), (out_bias,) = (tuple(s) for s in flat_forward.shapes)
     if not (h == h_bias == h_out) or (out, out_bias) != (1, 1):
         return None
-    return mlp1.mlp1_value_and_grad
+    return mlp1.value_and_grad

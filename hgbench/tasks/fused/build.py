@@ -82,7 +82,9 @@ def _compile(cc: str, source: Path, target: Path, flags: list[str]) -> str | Non
             [cc, *flags, "-o", tmp, str(source)], capture_output=True, text=True, timeout=300
         )
         if done.returncode != 0:
-            lines = [x for x in done.stderr.splitlines() if "error" in x] or done.stderr.splitlines()
+            lines = [
+                x for x in done.stderr.splitlines() if "error" in x
+            ] or done.stderr.splitlines()
             return lines[0].strip() if lines else f"exit status {done.returncode}"
         os.replace(tmp, target)
         return None
@@ -102,8 +104,13 @@ def load(source: Path, defines: tuple[tuple[str, str], ...] = ()) -> ctypes.CDLL
     base = [*FLAGS, *(f"-D{k}={v}" for k, v in defines)]
     key = hashlib.sha256(
         b"\0".join(
-            [code, " ".join(base).encode(), _compiler_version(cc).encode(),
-             platform.machine().encode(), _cpu_flags().encode()]
+            [
+                code,
+                " ".join(base).encode(),
+                _compiler_version(cc).encode(),
+                platform.machine().encode(),
+                _cpu_flags().encode(),
+            ]
         )  # fmt: skip
     ).hexdigest()[:16]
     target = cache_dir() / f"{source.stem}-{key}.so"

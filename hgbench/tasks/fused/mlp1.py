@@ -1,13 +1,16 @@
-"""The batched-inits kernel of the UCI MLP as a torch operator with a ``vmap`` rule.
+"""The batched-inits kernel of the UCI MLP, callable inside ``torch.func.vmap``.
 
-``hgbench::mlp1_value_and_grad(w, x, y) -> (loss, grad)``: the mean squared error of the
-one-hidden-layer ReLU regressor at flat weights ``w`` (``[..., P]``, any leading dimensions:
-one set of weights per init) on rows ``x`` ``[N, D]``, ``y`` ``[N]``, and its gradient in
-``w``. Its ``vmap`` rule moves the init dimension to the front and computes every init in one
-call of the C kernel (``mlp1.c``), so ``torch.func.vmap`` of a step that takes its gradient
-here runs all inits in one pass over the data instead of autograd on stacked activations.
-The operator has no derivative of its own: it serves gradients nothing differentiates
-through (:func:`hgbench.methods.core.diff.value_and_grad` checks that before using it).
+:func:`value_and_grad` ``(w, x, y) -> (loss, grad)``: the mean squared error of the
+one-hidden-layer ReLU regressor at flat weights ``w`` on rows ``x`` ``[N, D]``, ``y`` ``[N]``,
+and its gradient in ``w``. Called inside ``vmap`` (any nesting) on weights batched over the
+inits and rows shared by all of them, it takes the stacked weights out of their vmap wrappers,
+computes every init in one call of the C kernel (``mlp1.c``) and wraps the results back, so a
+vmapped step runs all inits in one pass over the data instead of autograd on stacked
+activations. A ``torch.library.custom_op`` with a ``vmap`` rule did the same through
+``autograd.Function``'s machinery at 0.35 ms a call, a quarter of the kernel's time on UCI
+Yacht's 200 inits; hence this direct form (the same ``torch._C._functorch`` calls
+``torch.func.vmap`` itself makes). It has no derivative: it serves gradients nothing
+differentiates through (:func:`hgbench.methods.core.diff.value_and_grad` checks that).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from torch._C._functorch import _add_batch_dim, _unwrap_batched, is_batchedtensor, maybe_get_level
 
 from hgbench.tasks.fused.build import load, source_digest
 
@@ -62,9 +66,26 @@ def _call(fn: ctypes._CFuncPtr, w: Tensor, x: Tensor, y: Tensor, loss: Tensor, g
         raise MemoryError if status == 2 else ValueError(f"mlp1 kernel: bad sizes {tuple(w.shape)}")
 
 
-@torch.library.custom_op("hgbench::mlp1_value_and_grad", mutates_args=())
-def mlp1_value_and_grad(w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Loss ``[...]`` and gradient ``[..., P]`` for weights ``w`` ``[..., P]`` (see module)."""
+def value_and_grad(w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor] | None:
+    """Loss ``[...]`` and gradient ``[..., P]`` for weights ``w`` ``[..., P]`` (leading
+    dimensions and vmap levels alike: one set of weights per init) on rows ``x``, ``y`` shared
+    by all; None where the rows are themselves batched (each init its own rows: autograd's
+    case). CPU, float32/float64, ``x`` of ``w``'s dtype."""
+    if is_batchedtensor(x) or is_batchedtensor(y):
+        return None
+    levels = []
+    while is_batchedtensor(w):  # innermost vmap level first; its batch dim to the front
+        level = maybe_get_level(w)
+        w, bdim = _unwrap_batched(w, level)
+        levels.append(level)
+        w = w.movedim(bdim, 0)
+    loss, g = _stacked(w, x, y)
+    for level in reversed(levels):  # wrap back, outermost level first
+        loss, g = _add_batch_dim(loss, 0, level), _add_batch_dim(g, 0, level)
+    return loss, g
+
+
+def _stacked(w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     if w.device.type != "cpu" or w.dtype not in _SUFFIX or x.dtype != w.dtype:
         raise ValueError(f"mlp1 kernel: CPU float32/float64 only, got {w.dtype} on {w.device}")
     lead = w.shape[:-1]
@@ -78,27 +99,14 @@ def mlp1_value_and_grad(w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor
         _call(fn, flat, x, y, loss, g)
     else:  # ctypes releases the GIL: split the inits over torch's intra-op thread count
         edges = [flat.shape[0] * k // parts for k in range(parts + 1)]
-        with ThreadPoolExecutor(parts) as pool:
-            list(pool.map(
-                lambda k: _call(fn, flat[edges[k]:edges[k + 1]], x, y,
-                                loss[edges[k]:edges[k + 1]], g[edges[k]:edges[k + 1]]),
-                range(parts),
-            ))  # fmt: skip
+        list(_pool(parts).map(
+            lambda k: _call(fn, flat[edges[k]:edges[k + 1]], x, y,
+                            loss[edges[k]:edges[k + 1]], g[edges[k]:edges[k + 1]]),
+            range(parts),
+        ))  # fmt: skip
     return loss.reshape(lead), g.reshape(w.shape)
 
 
-@mlp1_value_and_grad.register_fake
-def _(w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    return w.new_empty(w.shape[:-1]), torch.empty_like(w)
-
-
-@torch.library.register_vmap("hgbench::mlp1_value_and_grad")
-def _vmap(info, in_dims, w: Tensor, x: Tensor, y: Tensor):  # noqa: ANN001, ANN202
-    w_dim, x_dim, y_dim = in_dims
-    w = w.movedim(w_dim, 0) if w_dim is not None else w.expand(info.batch_size, *w.shape)
-    if x_dim is None and y_dim is None:  # the inits share the rows: one call for all
-        return mlp1_value_and_grad(w, x, y), (0, 0)
-    xs = x.movedim(x_dim, 0) if x_dim is not None else [x] * info.batch_size
-    ys = y.movedim(y_dim, 0) if y_dim is not None else [y] * info.batch_size
-    outs = [mlp1_value_and_grad(w[i], xs[i], ys[i]) for i in range(info.batch_size)]
-    return (torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])), (0, 0)
+@lru_cache(maxsize=4)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="hgbench-mlp1")
