@@ -163,6 +163,9 @@ class BatchedStepper(SingleStepper):
         self.alive_t: Tensor | None = None
         self.diverged_t: Tensor | None = None
         self._hyper = torch.func.vmap(method.hyperparameters)
+        #: while no init has diverged, a CPU step whose inits all stay finite skips the freeze
+        #: (a host check costs nothing there; on CUDA it would synchronise: always freeze)
+        self._none_frozen = problem.device.type == "cpu"
 
     def init(self, w0s: list[Tensor], mstate: Any, hypers: list[InitialHyper]) -> State:
         with counted_once(self.problem.counter, self.n):
@@ -191,14 +194,17 @@ class BatchedStepper(SingleStepper):
     def step(self, state: State, t: int) -> State:
         new, loss, finite = self._chunked(lambda s: self._step_one(s, t), state)
         self.contract(state, new, loss, t)
+        self.window.append(loss.detach())
+        if self._none_frozen and bool(finite.all()):  # nothing to freeze
+            return new
         newly = self.alive_t & ~finite
         self.diverged_t = torch.where(newly, t, self.diverged_t)
         self.alive_t = alive = self.alive_t & finite
+        self._none_frozen = False
 
         def keep(n_: Tensor, o: Tensor) -> Tensor:
             return torch.where(alive.view(-1, *([1] * (n_.dim() - 1))), n_, o)
 
-        self.window.append(loss.detach())
         return tree_map(keep, new, state)
 
     def _step_one(self, state: State, t: int) -> tuple[State, Tensor, Tensor]:
