@@ -96,7 +96,9 @@ def measure_task(task: str, args: argparse.Namespace) -> dict:
         steppers[label] = [stepper, state, on]
     flops, nbytes = one_step_figures(problem, method, steppers["autograd"][1])
     times: dict[str, list[float]] = {k: [] for k in steppers}
+    gemm = []
     for r in range(args.reps):
+        gemm.append(gemm_gflops(args.gemm, 1))  # the peak again each round: the host is shared
         for label in list(steppers)[:: 1 if r % 2 == 0 else -1]:
             stepper, state, on = steppers[label]
             with fused_switch(on):
@@ -108,7 +110,7 @@ def measure_task(task: str, args: argparse.Namespace) -> dict:
             steppers[label][1] = state
     return {"task": task, "rows": problem.num_examples("train"), "flops": flops,
             "bytes": nbytes, "chunk": steppers["fused"][0].chunk,
-            "chunk_autograd": steppers["autograd"][0].chunk,
+            "chunk_autograd": steppers["autograd"][0].chunk, "gemm": statistics.median(gemm),
             **{k: statistics.median(v) for k, v in times.items()}}  # fmt: skip
 
 
@@ -183,22 +185,24 @@ def main(argv: list[str] | None = None) -> int:
           f"{retain_freed_memory()}, chunk budget {chunk_budget()}")  # fmt: skip
     print(
         f"batched fixed, N={args.inits}, float32; per init-step: flops (matmul), bytes of new "
-        "tensors, compute floor = flops / GEMM, stream floor = 2 x bytes / stream"
+        "tensors, compute floor = flops / GEMM (the GEMM GFLOP/s measured again in each timed "
+        "round, median), stream floor = 2 x bytes / stream"
     )
     head = (f"{'task':13s} {'rows':>6s} {'MFLOP':>7s} {'MB':>6s} {'floor ms':>8s} "
             f"{'stream ms':>9s} {'C':>4s} {'fused ms':>9s} {'x floor':>7s} {'% GEMM':>6s} "
-            f"{'C':>4s} {'autograd ms':>11s} {'x floor':>7s}")  # fmt: skip
+            f"{'C':>4s} {'autograd ms':>11s} {'x floor':>7s} {'GEMM':>5s}")  # fmt: skip
     print(head)
     print("-" * len(head))
     for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
         r = measure_task(task, args)
-        floor = r["flops"] / (gemm * 1e9)
+        floor = r["flops"] / (r["gemm"] * 1e9)
         streamf = 2 * r["bytes"] / (stream * 1e9)
         print(f"{task:13s} {r['rows']:6d} {r['flops'] / 1e6:7.2f} {r['bytes'] / 1e6:6.2f} "
               f"{floor * 1e3:8.3f} {streamf * 1e3:9.3f} {r['chunk']:4d} "
               f"{r['fused'] * 1e3:9.3f} {r['fused'] / floor:7.2f} "
               f"{100 * floor / r['fused']:6.1f} {r['chunk_autograd']:4d} "
-              f"{r['autograd'] * 1e3:11.3f} {r['autograd'] / floor:7.2f}", flush=True)  # fmt: skip
+              f"{r['autograd'] * 1e3:11.3f} {r['autograd'] / floor:7.2f} "
+              f"{r['gemm']:5.1f}", flush=True)  # fmt: skip
         if args.sweep:
             print("  chunk sweep (ms per init-step): " + ", ".join(
                 f"C={c} {r[f'C={c}'] * 1e3:.3f}" for c in args.sweep))  # fmt: skip

@@ -78,7 +78,8 @@ def value_and_grad(w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor] | N
         level = maybe_get_level(w)
         w, bdim = _unwrap_batched(w, level)
         levels.append(level)
-        w = w.movedim(bdim, 0)
+        if bdim != 0:
+            w = w.movedim(bdim, 0)
     loss, g = _stacked(w, x, y)
     for level in reversed(levels):  # wrap back, outermost level first
         loss, g = _add_batch_dim(loss, 0, level), _add_batch_dim(g, 0, level)
@@ -89,8 +90,10 @@ def _stacked(w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     if w.device.type != "cpu" or w.dtype not in _SUFFIX or x.dtype != w.dtype:
         raise ValueError(f"mlp1 kernel: CPU float32/float64 only, got {w.dtype} on {w.device}")
     lead = w.shape[:-1]
-    flat = w.reshape(-1, w.shape[-1]).contiguous()
-    x, y = x.contiguous(), y.reshape(-1).to(w.dtype).contiguous()
+    flat = w.reshape(-1, w.shape[-1]) if w.dim() != 2 else w
+    flat, x = flat.contiguous(), x.contiguous()
+    y = y.reshape(-1).to(w.dtype).contiguous() if y.dim() != 1 or y.dtype != w.dtype else y
+    y = y.contiguous()
     loss = torch.empty(flat.shape[0], dtype=w.dtype)
     g = torch.empty_like(flat)
     fn = kernel(w.dtype)
@@ -104,7 +107,7 @@ def _stacked(w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
                             loss[edges[k]:edges[k + 1]], g[edges[k]:edges[k + 1]]),
             range(parts),
         ))  # fmt: skip
-    return loss.reshape(lead), g.reshape(w.shape)
+    return (loss, g) if w.dim() == 2 else (loss.reshape(lead), g.reshape(w.shape))
 
 
 @lru_cache(maxsize=4)
