@@ -90,5 +90,8 @@ def test_the_loss_must_be_a_scalar_tensor(cleanup):
         runs = hgbench.run(BadLoss, "sk_diabetes", budget=5)
         assert runs.status.iloc[0] == "error"
         assert "training loss a 0-d tensor, got (2,)" in runs.message.iloc[0]
+        batched = hgbench.run(BadLoss, "sk_diabetes", budget=5, inits=2, batch_inits=2)
+        assert set(batched.status) == {"error"}
+        assert "training loss a 0-d tensor, got (2, 2)" in batched.message.iloc[0]
     finally:
         METHODS._builtin.pop("test_bad_loss", None)

@@ -192,8 +192,9 @@ class BatchedStepper(SingleStepper):
             return chunked(vmapped, state, self.n, chunk, self.problem.device)
 
     def step(self, state: State, t: int) -> State:
-        new, loss, finite = self._chunked(lambda s: self._step_one(s, t), state)
+        new, loss, watched = self._chunked(lambda s: self._step_one(s, t), state)
         self.contract(state, new, loss, t)
+        finite = torch.isfinite(watched).all(dim=1)
         self.window.append(loss.detach())
         if self._none_frozen and bool(finite.all()):  # nothing to freeze
             return new
@@ -208,13 +209,13 @@ class BatchedStepper(SingleStepper):
         return tree_map(keep, new, state)
 
     def _step_one(self, state: State, t: int) -> tuple[State, Tensor, Tensor]:
-        """One init's step, its loss, and whether the loss and every hyperparameter after it
-        are finite (in the same vmapped call: one call per step, not two)."""
+        """One init's step, its loss, and the loss and every hyperparameter after the step
+        stacked (what must stay finite), in the same vmapped call: one call per step."""
         new, loss = self.method.step(self.problem, state, t)
-        finite = torch.isfinite(loss)
-        for h in self.method.hyperparameters(new).values():
-            finite = finite & torch.isfinite(h)
-        return new, loss, finite
+        if not isinstance(loss, Tensor) or loss.dim() != 0:  # the contract check names it
+            return new, loss, loss
+        hypers = self.method.hyperparameters(new).values()
+        return new, loss, torch.stack([loss, *(h.to(loss.dtype) for h in hypers)])
 
     def hyperparameters(self, state: State) -> dict[str, Tensor]:
         return self._hyper(state)
