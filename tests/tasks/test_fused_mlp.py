@@ -283,3 +283,18 @@ def test_batched_cpu_identity_records_the_gradient(monkeypatch) -> None:
     off = RunConfig(task="sk_diabetes", method="fixed", batch_size=4)
     assert off.hashed()["gradient_kernel"] == "autograd"
     assert off.run_id != on_id
+
+
+def test_a_meta_default_device_does_not_reach_the_kernel() -> None:
+    """Outputs are made on the weights' device: under ``set_default_device("meta")`` a
+    tensor made without one would hand the C kernel a null pointer."""
+    problem = _problem(5, 7, 20)
+    ws, b = _inits(problem, 3), problem.train_batch(0)
+    ref_loss, ref_g = _oracle(problem, ws, b)
+    with torch.device("meta"):
+        loss, g = mlp1.value_and_grad(ws, b.inputs, b.targets)
+    assert loss.device.type == "cpu" and _rel_err(g, ref_g) < 1e-10
+    with pytest.raises(ValueError, match="on the CPU"):
+        mlp1._call(
+            mlp1.kernel(ws.dtype), ws, b.inputs, b.targets, ws.new_empty(3, device="meta"), ws
+        )

@@ -57,6 +57,8 @@ def hidden_width(p: int, d: int) -> int:
 
 
 def _call(fn: ctypes._CFuncPtr, w: Tensor, x: Tensor, y: Tensor, loss: Tensor, g: Tensor) -> None:
+    if any(t.device.type != "cpu" for t in (w, x, y, loss, g)):  # never hand C a non-CPU pointer
+        raise ValueError("mlp1 kernel: every tensor must be on the CPU")
     n, d = x.shape
     status = fn(
         w.shape[0], n, d, hidden_width(w.shape[1], d), x.data_ptr(), y.data_ptr(),
@@ -94,7 +96,7 @@ def _stacked(w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     flat, x = flat.contiguous(), x.contiguous()
     y = y.reshape(-1).to(w.dtype).contiguous() if y.dim() != 1 or y.dtype != w.dtype else y
     y = y.contiguous()
-    loss = torch.empty(flat.shape[0], dtype=w.dtype)
+    loss = flat.new_empty(flat.shape[0])  # on w's device whatever the default device is
     g = torch.empty_like(flat)
     fn = kernel(w.dtype)
     parts = min(torch.get_num_threads(), flat.shape[0])
