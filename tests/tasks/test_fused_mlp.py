@@ -298,3 +298,14 @@ def test_a_meta_default_device_does_not_reach_the_kernel() -> None:
         mlp1._call(
             mlp1.kernel(ws.dtype), ws, b.inputs, b.targets, ws.new_empty(3, device="meta"), ws
         )
+
+
+def test_bad_shapes_are_errors_before_the_kernel() -> None:
+    problem = _problem(5, 7, 20)
+    ws, b = _inits(problem, 2), problem.train_batch(0)
+    with pytest.raises(ValueError, match="rows x"):
+        mlp1.value_and_grad(ws, b.inputs, b.targets[:-1])
+    with pytest.raises(ValueError, match="MLP"):
+        mlp1.value_and_grad(ws[:, :-1], b.inputs, b.targets)
+    with pytest.raises(ValueError, match="float32/float64"):
+        mlp1.value_and_grad(ws.float(), b.inputs, b.targets)

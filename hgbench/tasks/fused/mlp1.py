@@ -91,6 +91,9 @@ def value_and_grad(w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor] | N
 def _stacked(w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     if w.device.type != "cpu" or w.dtype not in _SUFFIX or x.dtype != w.dtype:
         raise ValueError(f"mlp1 kernel: CPU float32/float64 only, got {w.dtype} on {w.device}")
+    if x.dim() != 2 or y.numel() != x.shape[0] or w.dim() < 1:
+        raise ValueError(f"mlp1 kernel: rows x [N, D] and y [N], got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")  # fmt: skip
     lead = w.shape[:-1]
     flat = w.reshape(-1, w.shape[-1]) if w.dim() != 2 else w
     flat, x = flat.contiguous(), x.contiguous()
