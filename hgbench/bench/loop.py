@@ -11,6 +11,7 @@ and recording happen at the cadence ``eval_every``, outside the timed region.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -214,8 +215,9 @@ class BatchedStepper(SingleStepper):
         new, loss = self.method.step(self.problem, state, t)
         if not isinstance(loss, Tensor) or loss.dim() != 0:  # the contract check names it
             return new, loss, loss
-        hypers = self.method.hyperparameters(new).values()
-        return new, loss, torch.stack([loss, *(h.to(loss.dtype) for h in hypers)])
+        watched = [loss, *self.method.hyperparameters(new).values()]
+        dtype = functools.reduce(torch.promote_types, (v.dtype for v in watched))
+        return new, loss, torch.stack([v.to(dtype) for v in watched])
 
     def hyperparameters(self, state: State) -> dict[str, Tensor]:
         return self._hyper(state)
