@@ -79,7 +79,10 @@ class RunConfig:
     training split, dtype, device, the torch intra-op thread count on CPU (float reductions
     depend on it), batched vs one by one and the batch size, the torch version, and for
     batched CPU runs the gradient's implementation (``hgbench.tasks.fused.identity``: the fused
-    kernel's source digest, or ``"autograd"``). A stored run is reused only when all match.
+    kernel's source digest, or ``"autograd"``; recorded for every batched CPU run, since which
+    models take the kernel is known only once the task is built: a kernel change re-runs
+    batched runs that did not use it, and never reuses one that did). A stored run is reused
+    only when all match.
     """
 
     task: str

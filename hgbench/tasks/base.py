@@ -199,12 +199,9 @@ class SupervisedProblem(Problem):
         """The fused kernel's loss and gradient (``hgbench.tasks.fused``) where it applies to
         this model, loss, batch and machine, else None. The model has no buffers there, so the
         new model state is the one ``loss`` returns for either stream."""
-        x, y = batch.inputs, batch.targets
-        if self._fused is None or x.dim() != 2 or y.numel() != x.shape[0]:
+        if self._fused is None or not fused.available(self.dtype):
             return None
-        if not fused.available(self.dtype):
-            return None
-        out = self._fused(w, x, y)
+        out = self._fused(w, batch.inputs, batch.targets)
         return None if out is None else (*out, {**mstate, "buffers": {}})
 
     # ------------------------------------------------------------------ data order
