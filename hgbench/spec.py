@@ -209,6 +209,15 @@ class Problem(ABC):
         """
         return None
 
+    def fused_hvp(
+        self, w: Tensor, mstate: ModelState, batch: Batch, v: Tensor, stream: Stream = "train"
+    ) -> Tensor | None:
+        """Optional: the Hessian of ``loss`` at ``w`` times ``v`` from a fused kernel, or None
+        (the default). Called by :func:`hgbench.methods.core.diff.hvp` under the same
+        conditions as :meth:`fused_value_and_grad` (``v`` also free of autograd history); it
+        must equal ``jvp(grad(loss))`` to rounding. Counts nothing."""
+        return None
+
     @property
     def steps_per_epoch(self) -> int:
         return 1

@@ -132,7 +132,7 @@ class SupervisedProblem(Problem):
         #: the model family's forward from the flat weights, if it has one (an MLP)
         self._flat_forward: FlatForward | None = flat_forward(self.model, self.layout)
         self._buffer_names = tuple(n for n, _ in self.model.named_buffers())
-        #: a fused loss-and-gradient kernel for batched inits, if one applies (UCI MLP on CPU)
+        #: fused gradient and HVP kernels for batched inits, if they apply (UCI MLP on CPU)
         self._fused = fused.for_mlp(self._flat_forward, loss_fn, self.device, self.dtype)
         self._perm_cache: dict[tuple[str, int], Tensor] = {}
         self._full: dict[str, Batch] = {}
@@ -201,8 +201,17 @@ class SupervisedProblem(Problem):
         new model state is the one ``loss`` returns for either stream."""
         if self._fused is None or not fused.available(self.dtype):
             return None
-        out = self._fused(w, batch.inputs, batch.targets)
+        out = self._fused.value_and_grad(w, batch.inputs, batch.targets)
         return None if out is None else (*out, {**mstate, "buffers": {}})
+
+    def fused_hvp(
+        self, w: Tensor, mstate: ModelState, batch: Batch, v: Tensor, stream: Stream = "train"
+    ) -> Tensor | None:
+        """The fused kernel's Hessian-vector product where it applies (as
+        :meth:`fused_value_and_grad`), else None."""
+        if self._fused is None or not fused.available(self.dtype):
+            return None
+        return self._fused.hvp(w, v, batch.inputs, batch.targets)
 
     # ------------------------------------------------------------------ data order
     def _perm(self, stream: str, n: int, epoch: int) -> Tensor:

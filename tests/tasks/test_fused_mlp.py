@@ -59,6 +59,60 @@ def test_kernel_equals_autograd_float64(d: int, h: int, n: int) -> None:
     assert _rel_err(g, ref_g) < 1e-10
 
 
+def _hvp_oracle(problem, ws: torch.Tensor, us: torch.Tensor, batch) -> torch.Tensor:
+    ms = problem.init_model_state()
+
+    def g(w):
+        return grad(lambda w_: problem.loss(w_, ms, batch)[0])(w)
+
+    return torch.stack([torch.func.jvp(g, (w,), (u,))[1] for w, u in zip(ws, us, strict=True)])
+
+
+@pytest.mark.parametrize("d", [1, 6, 17])
+@pytest.mark.parametrize("h", [1, 7, 50])
+@pytest.mark.parametrize("n", [1, 33])
+def test_hvp_equals_autograd_float64(d: int, h: int, n: int) -> None:
+    problem = _problem(d, h, n)
+    ws = _inits(problem, 3) * 3.0
+    us = torch.randn(ws.shape, dtype=ws.dtype, generator=torch.Generator().manual_seed(d * h + n))
+    batch = problem.train_batch(0)
+    hv = mlp1.hvp(ws, us, batch.inputs, batch.targets)
+    assert _rel_err(hv, _hvp_oracle(problem, ws, us, batch)) < 1e-10
+
+
+def test_hvp_under_vmap_and_its_fallbacks(monkeypatch) -> None:
+    problem = _problem(8, 50, 40)
+    ws, b, ms = _inits(problem, 4), problem.train_batch(0), problem.init_model_state()
+    us = torch.randn(ws.shape, dtype=ws.dtype, generator=torch.Generator().manual_seed(1))
+    ref = _hvp_oracle(problem, ws, us, b)
+    taken = []
+    real = problem.fused_hvp
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(problem, "fused_hvp", spy)
+    hv = vmap(lambda w, u: diff.hvp(problem, w, ms, b, u))(ws, us)
+    assert taken == [True] and problem.counter.hvp == 1
+    assert _rel_err(hv, ref) < 1e-10
+    shared = vmap(lambda w: diff.hvp(problem, w, ms, b, us[0]))(ws)  # u not batched: autograd
+    assert taken == [True, False]
+    assert _rel_err(shared, _hvp_oracle(problem, ws, us[:1].expand_as(ws), b)) < 1e-10
+    diff.hvp(problem, ws[0], ms, b, us[0])  # one by one: autograd, never the kernel
+    assert taken == [True, False] and problem.counter.hvp == 3
+
+
+def test_hvp_float32_close_to_autograd_float64() -> None:
+    p64, p32 = _problem(8, 50, 200), _problem(8, 50, 200, dtype=torch.float32)
+    ws = _inits(p64, 3)
+    us = torch.randn(ws.shape, dtype=ws.dtype, generator=torch.Generator().manual_seed(2))
+    b32 = p32.train_batch(0)
+    hv = mlp1.hvp(ws.float(), us.float(), b32.inputs, b32.targets)
+    assert _rel_err(hv.double(), _hvp_oracle(p64, ws, us, p64.train_batch(0))) < 1e-4
+
+
 def test_kernel_float32_close_to_autograd_float64() -> None:
     p64, p32 = _problem(8, 50, 200), _problem(8, 50, 200, dtype=torch.float32)
     ws = _inits(p64, 4)
@@ -161,21 +215,24 @@ def test_a_gradient_that_is_differentiated_keeps_autograd() -> None:
     assert _rel_err(batched, single) < 1e-10
 
 
-@pytest.mark.parametrize("key", ["fixed", "hd_sgd"])
+@pytest.mark.parametrize("key", ["fixed", "hd_sgd", "implicit", "lorraine"])
 def test_batched_runs_take_the_kernel_and_match_one_by_one(monkeypatch, key: str) -> None:
     torch.set_num_threads(1)
     problem = _problem(8, 50, 60)
     method = METHODS.get(key)()
     hypers = sample_initial_hypers(seed=3, n=3)
     w0s = [problem.init_weights(k) for k in range(3)]
-    calls = []
-    real = mlp1.value_and_grad
+    calls, hvp_calls = [], []
 
     def spy(*args):
         calls.append(1)
-        return real(*args)
+        return mlp1.value_and_grad(*args)
 
-    monkeypatch.setattr(problem, "_fused", spy)
+    def hvp_spy(*args):
+        hvp_calls.append(1)
+        return mlp1.hvp(*args)
+
+    monkeypatch.setattr(problem, "_fused", fused.FusedOps(spy, hvp_spy))
     singles = []
     for w0, h in zip(w0s, hypers, strict=True):
         stepper = SingleStepper(problem, method)
@@ -183,12 +240,13 @@ def test_batched_runs_take_the_kernel_and_match_one_by_one(monkeypatch, key: str
         for t in range(10):
             s = stepper.step(s, t)
         singles.append(method.weights(s)[0])
-    assert calls == []
+    assert calls == [] and hvp_calls == []
     batched = BatchedStepper(problem, method, 3)
     s = batched.init(w0s, problem.init_model_state(), hypers)
     for t in range(10):
         s = batched.step(s, t)
     assert len(calls) >= 10
+    assert (len(hvp_calls) > 0) == (key in ("implicit", "lorraine"))
     wb = vmap(lambda st: method.weights(st)[0])(s)
     for i, w in enumerate(singles):
         assert _rel_err(wb[i], w) < 1e-10
@@ -296,7 +354,12 @@ def test_a_meta_default_device_does_not_reach_the_kernel() -> None:
     assert loss.device.type == "cpu" and _rel_err(g, ref_g) < 1e-10
     with pytest.raises(ValueError, match="on the CPU"):
         mlp1._call(
-            mlp1.kernel(ws.dtype), ws, b.inputs, b.targets, ws.new_empty(3, device="meta"), ws
+            mlp1.kernel(ws.dtype).value_and_grad,
+            ws,
+            b.inputs,
+            b.targets,
+            ws.new_empty(3, device="meta"),
+            ws,
         )
 
 

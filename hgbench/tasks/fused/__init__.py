@@ -1,17 +1,18 @@
-"""Fused loss-and-gradient kernels for batched inits on the CPU, and when they apply.
+"""Fused loss-and-gradient and Hessian-vector-product kernels for batched inits on the CPU,
+and when they apply.
 
 Under ``torch.func.vmap`` over N paired inits, autograd computes an MLP's gradient on stacked
 activations (``[N, rows, H]`` per layer), which on the UCI data sets streams hundreds of MB
 through memory per step; the arithmetic is a small fraction of that. The kernel here computes
-every init's loss and exact gradient in one pass over the rows, with nothing of size rows x H
-stored (``mlp1.c``), and reaches 1.3-1.8x the CPU's large-GEMM time for the same flops
-(``docs/roofline.md``).
+every init's loss and exact gradient (or Hessian-vector product) in one pass over the rows,
+with nothing of size rows x H stored (``mlp1.c``); the gradient reaches 1.2-1.9x the CPU's
+large-GEMM time for the same flops (``docs/roofline.md``).
 
 It applies to a :class:`~hgbench.tasks.base.SupervisedProblem` whose model is exactly
 ``mlp([D, H, 1])`` with ReLU (the UCI regressors), whose loss is
 :func:`~hgbench.tasks.losses.squared_error`, on the CPU in float32 or float64, and only where
-:func:`hgbench.methods.core.diff.value_and_grad` runs under ``vmap`` alone with weights nothing
-differentiates through (a method that differentiates through its gradients keeps autograd).
+:func:`hgbench.methods.core.diff.value_and_grad` (or ``hvp``) runs under ``vmap`` alone with
+tensors nothing differentiates through (what a method differentiates through keeps autograd).
 One-by-one runs always use autograd, so reference timings compare like with like.
 
 Its numbers equal autograd's to rounding (tested at 1e-10 in float64 for every batchable
@@ -26,6 +27,7 @@ import os
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -37,9 +39,15 @@ from hgbench.tasks.models import FlatMLP
 
 #: environment variable that turns the fused kernels off when set to ``0``
 ENV = "HGBENCH_FUSED"
-#: ``(w, x, y) -> (loss, grad)``: a fused mean loss and its gradient in the flat weights (None
-#: where it does not apply to these tensors)
-FusedValueAndGrad = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor] | None]
+
+
+class FusedOps(NamedTuple):
+    """A model's fused kernels (each returns None where it does not apply to its tensors)."""
+
+    #: ``(w, x, y) -> (loss, grad)``: the mean loss and its gradient in the flat weights
+    value_and_grad: Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor] | None]
+    #: ``(w, u, x, y) -> H(w) u``: the loss's Hessian-vector product
+    hvp: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor | None]
 
 
 def enabled() -> bool:
@@ -86,9 +94,9 @@ def identity(dtype: torch.dtype) -> str:
 
 def for_mlp(
     flat_forward: object, loss_fn: object, device: torch.device, dtype: torch.dtype
-) -> FusedValueAndGrad | None:
-    """The fused loss-and-gradient of a problem with this forward and per-example loss, or
-    None where no kernel applies (decided from the structure alone; nothing is compiled)."""
+) -> FusedOps | None:
+    """The fused kernels of a problem with this forward and per-example loss, or None where
+    none applies (decided from the structure alone; nothing is compiled)."""
     if device.type != "cpu" or dtype not in (torch.float32, torch.float64):
         return None
     if loss_fn is not squared_error or not isinstance(flat_forward, FlatMLP):
@@ -98,4 +106,4 @@ def for_mlp(
     (h, d), (h_bias,), (out, h_out), (out_bias,) = (tuple(s) for s in flat_forward.shapes)
     if not (h == h_bias == h_out) or (out, out_bias) != (1, 1):
         return None
-    return mlp1.value_and_grad
+    return FusedOps(mlp1.value_and_grad, mlp1.hvp)

@@ -108,35 +108,118 @@ static inline __attribute__((always_inline)) void one_init(
     *loss = lanes_sum(sq) / N;
 }
 
-#define SPECIALISED(DD)                                                                         \
-    static void CAT(inits, DD)(int C, int N, int H, int NB, const vec* Xb, const vec* yb,     \
-                               const vec* valid, const T* W, vec* acc, vec* pre, T* loss,     \
-                               T* G) {                                                        \
-        const size_t P = (size_t)H * DD + 2 * (size_t)H + 1;                                  \
-        for (int c = 0; c < C; c++)                                                           \
+/* The Hessian-vector product of the same loss at w along u (same layout as w): forward-mode
+ * tangents of the pre-activations and the output ride along the forward, and the backward
+ * accumulates the tangent of each gradient term (relu'' = 0; the mask is torch's, pre > 0). */
+static inline __attribute__((always_inline)) void one_hvp(
+    const int D, int N, int H, int NB, const vec* restrict Xb, const vec* restrict yb,
+    const vec* restrict valid, const T* restrict w, const T* restrict u, vec* restrict acc,
+    vec* restrict pre, T* restrict hv) {
+    const T* W1 = w;
+    const T* b1 = w + H * D;
+    const T* w2 = b1 + H;
+    const T b2 = w2[H];
+    const T* U1 = u;
+    const T* c1 = u + H * D;
+    const T* u2 = c1 + H;
+    const T c2 = u2[H];
+    const T scale = (T)2.0 / N;
+    vec* hW1 = acc;
+    vec* hb1 = acc + H * D;
+    vec* hw2 = hb1 + H;
+    vec* dpre = pre + R * H;
+    memset(acc, 0, sizeof(vec) * (size_t)(H * D + 2 * H));
+    vec hb2 = ZERO;
+    for (int b = 0; b < NB; b++) {
+        const vec* x = Xb + (size_t)(R * b) * D;
+        vec o[R], od[R];
+        for (int r = 0; r < R; r++) o[r] = od[r] = ZERO;
+        for (int h = 0; h < H; h++) {
+            const T* wr = W1 + (size_t)h * D;
+            const T* ur = U1 + (size_t)h * D;
+            vec p[R], q[R];
+            for (int r = 0; r < R; r++) {
+                p[r] = ZERO + b1[h];
+                q[r] = ZERO + c1[h];
+            }
+            for (int d = 0; d < D; d++) {
+                vec wv = ZERO + wr[d], uv = ZERO + ur[d];
+                for (int r = 0; r < R; r++) {
+                    p[r] += wv * x[r * D + d];
+                    q[r] += uv * x[r * D + d];
+                }
+            }
+            vec w2v = ZERO + w2[h], u2v = ZERO + u2[h];
+            for (int r = 0; r < R; r++) {
+                pre[R * h + r] = p[r];
+                dpre[R * h + r] = q[r];
+                o[r] += RELU(p[r]) * w2v;
+                od[r] += RELU(p[r]) * u2v + WHERE_POS(q[r], p[r]) * w2v;
+            }
+        }
+        vec go[R], dgo[R];
+        for (int r = 0; r < R; r++) {
+            go[r] = (o[r] + b2 - yb[R * b + r]) * valid[R * b + r] * scale;
+            dgo[r] = (od[r] + c2) * valid[R * b + r] * scale;
+            hb2 += dgo[r];
+        }
+        for (int h = 0; h < H; h++) {
+            vec w2v = ZERO + w2[h], u2v = ZERO + u2[h];
+            vec a[R];
+            vec s1 = ZERO, s2 = ZERO;
+            for (int r = 0; r < R; r++) {
+                vec pr = pre[R * h + r], qr = dpre[R * h + r];
+                a[r] = WHERE_POS(dgo[r] * w2v + go[r] * u2v, pr);
+                s1 += a[r];
+                s2 += RELU(pr) * dgo[r] + WHERE_POS(qr, pr) * go[r];
+            }
+            hb1[h] += s1;
+            hw2[h] += s2;
+            vec* gr = hW1 + (size_t)h * D;
+            for (int d = 0; d < D; d++) {
+                vec s = gr[d];
+                for (int r = 0; r < R; r++) s += a[r] * x[r * D + d];
+                gr[d] = s;
+            }
+        }
+    }
+    for (int i = 0; i < H * D + 2 * H; i++) hv[i] = lanes_sum(acc[i]);
+    hv[H * D + 2 * H] = lanes_sum(hb2);
+}
+
+/* C inits one after the other: gradients (U == NULL) or HVPs along U [C, P] */
+#define EACH_INIT(DD)                                                                      \
+    const size_t P = (size_t)H * DD + 2 * (size_t)H + 1;                                   \
+    for (int c = 0; c < C; c++) {                                                          \
+        if (U)                                                                             \
+            one_hvp(DD, N, H, NB, Xb, yb, valid, W + c * P, U + c * P, acc, pre, G + c * P); \
+        else                                                                               \
             one_init(DD, N, H, NB, Xb, yb, valid, W + c * P, acc, pre, loss + c, G + c * P); \
+    }
+#define SPECIALISED(DD)                                                                     \
+    static void CAT(inits, DD)(int C, int N, int H, int NB, const vec* Xb, const vec* yb, \
+                               const vec* valid, const T* W, const T* U, vec* acc,        \
+                               vec* pre, T* loss, T* G) {                                 \
+        EACH_INIT(DD)                                                                      \
     }
 SPECIALISED(1) SPECIALISED(2) SPECIALISED(3) SPECIALISED(4) SPECIALISED(5) SPECIALISED(6)
 SPECIALISED(7) SPECIALISED(8) SPECIALISED(9) SPECIALISED(10) SPECIALISED(11) SPECIALISED(12)
 SPECIALISED(13) SPECIALISED(14) SPECIALISED(15) SPECIALISED(16)
 
-typedef void (*inits_fn)(int, int, int, int, const vec*, const vec*, const vec*, const T*, vec*,
-                         vec*, T*, T*);
+typedef void (*inits_fn)(int, int, int, int, const vec*, const vec*, const vec*, const T*,
+                         const T*, vec*, vec*, T*, T*);
 static const inits_fn SPECIALISATIONS[17] = {
     0, inits_1, inits_2, inits_3, inits_4, inits_5, inits_6, inits_7, inits_8,
     inits_9, inits_10, inits_11, inits_12, inits_13, inits_14, inits_15, inits_16};
 
 static void inits_any(int C, int N, int D, int H, int NB, const vec* Xb, const vec* yb,
-                      const vec* valid, const T* W, vec* acc, vec* pre, T* loss, T* G) {
-    const size_t P = (size_t)H * D + 2 * (size_t)H + 1;
-    for (int c = 0; c < C; c++)
-        one_init(D, N, H, NB, Xb, yb, valid, W + c * P, acc, pre, loss + c, G + c * P);
+                      const vec* valid, const T* W, const T* U, vec* acc, vec* pre, T* loss,
+                      T* G) {
+    EACH_INIT(D)
 }
 
-/* X [N, D] row-major, y [N], W [C, P] with P = H*D + 2H + 1; writes loss [C] and G [C, P].
- * Returns 0, or 1 on bad sizes, 2 when out of memory. */
-int CAT(hg_mlp1_value_and_grad, HG_SUFFIX)(int C, int N, int D, int H, const T* X, const T* y,
-                                           const T* W, T* loss, T* G) {
+static int run(int C, int N, int D, int H, const T* X, const T* y, const T* W, const T* U,
+               T* loss, T* G) {
     if (C < 0 || N < 1 || D < 1 || H < 1) return 1;
     if (C == 0) return 0;
     const int NB = (N + R * V - 1) / (R * V);
@@ -144,7 +227,7 @@ int CAT(hg_mlp1_value_and_grad, HG_SUFFIX)(int C, int N, int D, int H, const T* 
     vec* yb = aligned_alloc(sizeof(vec), sizeof(vec) * (size_t)NB * R);
     vec* valid = aligned_alloc(sizeof(vec), sizeof(vec) * (size_t)NB * R);
     vec* acc = aligned_alloc(sizeof(vec), sizeof(vec) * ((size_t)H * D + 2 * (size_t)H));
-    vec* pre = aligned_alloc(sizeof(vec), sizeof(vec) * R * (size_t)H);
+    vec* pre = aligned_alloc(sizeof(vec), sizeof(vec) * 2 * R * (size_t)H);
     int status = 2;
     if (Xb && yb && valid && acc && pre) {
         for (int r = 0; r < R * NB; r++) {
@@ -165,11 +248,25 @@ int CAT(hg_mlp1_value_and_grad, HG_SUFFIX)(int C, int N, int D, int H, const T* 
             }
         }
         if (D <= 16)
-            SPECIALISATIONS[D](C, N, H, NB, Xb, yb, valid, W, acc, pre, loss, G);
+            SPECIALISATIONS[D](C, N, H, NB, Xb, yb, valid, W, U, acc, pre, loss, G);
         else
-            inits_any(C, N, D, H, NB, Xb, yb, valid, W, acc, pre, loss, G);
+            inits_any(C, N, D, H, NB, Xb, yb, valid, W, U, acc, pre, loss, G);
         status = 0;
     }
     free(Xb); free(yb); free(valid); free(acc); free(pre);
     return status;
+}
+
+/* X [N, D] row-major, y [N], W [C, P] with P = H*D + 2H + 1; writes loss [C] and G [C, P].
+ * Returns 0, or 1 on bad sizes, 2 when out of memory. */
+int CAT(hg_mlp1_value_and_grad, HG_SUFFIX)(int C, int N, int D, int H, const T* X, const T* y,
+                                           const T* W, T* loss, T* G) {
+    return run(C, N, D, H, X, y, W, 0, loss, G);
+}
+
+/* The same rows and weights, and directions U [C, P]; writes the Hessian-vector products
+ * HV [C, P] (init c's Hessian times U[c]). Returns as above. */
+int CAT(hg_mlp1_hvp, HG_SUFFIX)(int C, int N, int D, int H, const T* X, const T* y, const T* W,
+                                const T* U, T* HV) {
+    return run(C, N, D, H, X, y, W, U, 0, HV);
 }
