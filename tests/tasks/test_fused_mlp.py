@@ -42,6 +42,20 @@ def _oracle(problem, ws: torch.Tensor, batch) -> tuple[torch.Tensor, torch.Tenso
     return torch.stack([f(w) for w in ws]), torch.stack([grad(f)(w) for w in ws])
 
 
+def _spy_on(monkeypatch, problem, name: str) -> list[bool]:
+    """Whether each call of ``problem.<name>`` (a fused kernel) returned a result."""
+    taken: list[bool] = []
+    real = getattr(problem, name)
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(problem, name, spy)
+    return taken
+
+
 def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
 
@@ -85,15 +99,7 @@ def test_hvp_under_vmap_and_its_fallbacks(monkeypatch) -> None:
     ws, b, ms = _inits(problem, 4), problem.train_batch(0), problem.init_model_state()
     us = torch.randn(ws.shape, dtype=ws.dtype, generator=torch.Generator().manual_seed(1))
     ref = _hvp_oracle(problem, ws, us, b)
-    taken = []
-    real = problem.fused_hvp
-
-    def spy(*args, **kwargs):
-        out = real(*args, **kwargs)
-        taken.append(out is not None)
-        return out
-
-    monkeypatch.setattr(problem, "fused_hvp", spy)
+    taken = _spy_on(monkeypatch, problem, "fused_hvp")
     hv = vmap(lambda w, u: diff.hvp(problem, w, ms, b, u))(ws, us)
     assert taken == [True] and problem.counter.hvp == 1
     assert _rel_err(hv, ref) < 1e-10
@@ -180,15 +186,7 @@ def test_diverged_weights_give_a_non_finite_loss() -> None:
 def test_value_and_grad_uses_the_kernel_under_vmap_only(monkeypatch) -> None:
     problem = _problem(8, 50, 40)
     ws, b, ms = _inits(problem, 4), problem.train_batch(0), problem.init_model_state()
-    calls = []
-    real = problem.fused_value_and_grad
-
-    def spy(*args, **kwargs):
-        out = real(*args, **kwargs)
-        calls.append(out is not None)
-        return out
-
-    monkeypatch.setattr(problem, "fused_value_and_grad", spy)
+    calls = _spy_on(monkeypatch, problem, "fused_value_and_grad")
     loss, g, new_ms = vmap(lambda w: diff.value_and_grad(problem, w, ms, b))(ws)
     assert calls == [True] and problem.counter.gradient == 1
     assert new_ms == {**ms, "buffers": {}}
