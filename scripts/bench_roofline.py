@@ -14,6 +14,8 @@ Measures, on one torch thread:
   the default where it applies) and with autograd (``HGBENCH_FUSED=0``), each at its default
   chunk size (and, fused, at each ``--sweep`` chunk size): median of ``--reps`` interleaved
   rounds of ``--steps`` steps;
+* with ``--kernel``: the fused gradient kernel alone (its one C call for all inits) against
+  the compute floor, per task;
 * with ``--compile``: ``torch.compile`` of the whole batch's vmapped step function against
   eager, and its compile time.
 
@@ -39,8 +41,10 @@ from hgbench.bench.allocator import retain_freed_memory
 from hgbench.bench.chunking import chunk_budget, last_level_cache, step_bytes
 from hgbench.bench.loop import BatchedStepper
 from hgbench.methods import METHODS
+from hgbench.methods.core.diff import value_and_grad
 from hgbench.methods.core.hyper import sample_initial_hypers
 from hgbench.tasks import TASKS, fused
+from hgbench.tasks.fused import mlp1
 
 UCI = ["uci_boston", "uci_concrete", "uci_energy", "uci_kin8nm", "uci_naval", "uci_power",
        "uci_wine_red", "uci_yacht"]  # fmt: skip
@@ -128,6 +132,27 @@ def fused_switch(on: str):  # noqa: ANN201
             os.environ[fused.ENV] = before
 
 
+def kernel_figures(task: str, args: argparse.Namespace) -> tuple[float, float, float]:
+    """``(MFLOP, ms per init, GEMM GFLOP/s)`` of the fused gradient kernel alone on ``--inits``
+    stacked inits of the task's weights and full training batch (one C call per round, the GEMM
+    peak measured in each round; medians)."""
+    problem = TASKS.get(task)(scale="paper").build(data_dir=args.data_dir, dtype=torch.float32)
+    n = args.inits
+    w = torch.stack([problem.init_weights(k) for k in range(n)])
+    batch = problem.train_batch(0)
+    with FlopCounterMode(display=False) as counter:  # one init's gradient, by autograd
+        value_and_grad(problem, w[0], problem.init_model_state(), batch)
+    flops = counter.get_total_flops()
+    times, gemm = [], []
+    mlp1.value_and_grad(w, batch.inputs, batch.targets)  # build and warm up
+    for _ in range(args.reps):
+        gemm.append(gemm_gflops(args.gemm, 1))
+        start = time.perf_counter()
+        mlp1.value_and_grad(w, batch.inputs, batch.targets)
+        times.append((time.perf_counter() - start) / n)
+    return flops / 1e6, statistics.median(times) * 1e3, statistics.median(gemm)
+
+
 def compile_figures(task: str, args: argparse.Namespace) -> tuple[float, float, float]:
     """``(compile + first call s, eager ms, compiled ms)`` per init-step of the vmapped step
     function of the whole batch (``torch.compile``, default backend; step 0 repeated on the
@@ -167,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also these chunk sizes, e.g. 1,4,16,32 (a line per task)")  # fmt: skip
     parser.add_argument("--compile", action="store_true",
                         help="also torch.compile of the batch's step function, per task")  # fmt: skip
+    parser.add_argument("--kernel", action="store_true",
+                        help="also the fused gradient kernel alone per task (its C call only)")  # fmt: skip
     parser.add_argument("--gemm", type=int, default=2048, help="GEMM size (2048)")
     parser.add_argument("--stream-mb", type=int, default=512, help="stream array MB (512)")
     parser.add_argument("--data-dir", default=os.environ.get("HGBENCH_DATA"),
@@ -206,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.sweep:
             print("  chunk sweep (ms per init-step): " + ", ".join(
                 f"C={c} {r[f'C={c}'] * 1e3:.3f}" for c in args.sweep))  # fmt: skip
+    if args.kernel:
+        print("the fused gradient kernel alone (one C call for all inits), per init:")
+        for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
+            mflop, ms, gflops = kernel_figures(task, args)
+            floor = mflop / gflops  # ms
+            print(f"{task:13s} {ms:.4f} ms, {ms / floor:.2f}x the compute floor "
+                  f"(GEMM {gflops:.1f} GFLOP/s)", flush=True)  # fmt: skip
     if args.compile:
         print("torch.compile of the vmapped step of all inits (fixed), per init-step:")
         for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
