@@ -116,10 +116,6 @@ def hvp(
     ``jvp(grad(loss))``.
     """
     problem.counter.add(hvp=1)
-    if _under_vmap_only(w, v):
-        fused = problem.fused_hvp(w, mstate, batch, v, stream)
-        if fused is not None:
-            return fused
     if peek_interpreter_stack() is None and not (w.requires_grad or v.requires_grad):
         with torch.enable_grad():
             w_ = w.detach().requires_grad_()
@@ -127,6 +123,10 @@ def hvp(
             (g_,) = torch.autograd.grad(loss, w_, create_graph=True)
             (hv,) = torch.autograd.grad(g_, w_, v)
         return hv
+    if _under_vmap_only(w, v):
+        fused = problem.fused_hvp(w, mstate, batch, v, stream)
+        if fused is not None:
+            return fused
 
     def g(w_: Tensor) -> Tensor:
         return grad(lambda x: problem.loss(x, mstate, batch, stream)[0])(w_)

@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hgbench.tasks.data.paths import user_cache
+
 log = logging.getLogger(__name__)
 
 #: bump when the fingerprint's construction changes (it is mixed into every fingerprint)
@@ -43,8 +45,7 @@ def digest_cache_path(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     if env.get("HGBENCH_DIGEST_CACHE"):
         return Path(env["HGBENCH_DIGEST_CACHE"]).expanduser()
-    cache = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", "~")) / ".cache")
-    return Path(cache).expanduser() / "hgbench-digests.json"
+    return user_cache(env) / "hgbench-digests.json"
 
 
 def clear_memory_cache() -> None:

@@ -20,5 +20,12 @@ def resolve_data_dir(
         return Path(explicit).expanduser()
     if env.get("HGBENCH_DATA"):
         return Path(env["HGBENCH_DATA"]).expanduser()
-    cache = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", "~")) / ".cache")
-    return Path(cache).expanduser() / "hgbench"
+    return user_cache(env) / "hgbench"
+
+
+def user_cache(environ: Mapping[str, str] | None = None) -> Path:
+    """The per-user cache root: ``$XDG_CACHE_HOME``, else ``~/.cache`` (creates nothing)."""
+    env = os.environ if environ is None else environ
+    return Path(
+        env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", "~")) / ".cache")
+    ).expanduser()

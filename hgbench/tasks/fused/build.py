@@ -21,6 +21,8 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
+from hgbench.tasks.data.paths import user_cache
+
 FLAGS = ("-O3", "-fPIC", "-shared")
 NATIVE = "-march=native"
 
@@ -30,11 +32,9 @@ class KernelUnavailable(RuntimeError):
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("HGBENCH_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "hgbench",
-    )
-    return Path(root) / "kernels"
+    """``$HGBENCH_CACHE/kernels``, else ``kernels`` in the per-user hgbench cache."""
+    root = os.environ.get("HGBENCH_CACHE")
+    return (Path(root).expanduser() if root else user_cache() / "hgbench") / "kernels"
 
 
 def compiler() -> str:
