@@ -4,8 +4,6 @@ happens without a compiler or a writable cache."""
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pytest
 import torch
@@ -92,16 +90,11 @@ def test_every_vector_width_equals_autograd(vbytes: str) -> None:
     ws = _inits(problem, 5) * 3.0
     us = torch.randn(ws.shape, dtype=ws.dtype, generator=torch.Generator().manual_seed(1))
     batch = problem.train_batch(0)
-    lib = build.load(mlp1.SOURCE, (("HG_T", "double"), ("HG_SUFFIX", "f64"), ("HG_VBYTES", vbytes)))
-    fns = {}
-    for name in mlp1.Kernels._fields:
-        fn = getattr(lib, f"hg_mlp1_{name}_f64")
-        fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_int] * 4 + [ctypes.c_void_p] * 5
-        fns[name] = fn
+    fns = mlp1.build_kernels(torch.float64, (("HG_VBYTES", vbytes),))
     x, y = batch.inputs.contiguous(), batch.targets.reshape(-1).contiguous()
     loss, g, hv = ws.new_empty(5), torch.empty_like(ws), torch.empty_like(ws)
-    mlp1._call(fns["value_and_grad"], ws, x, y, loss, g)
-    mlp1._call(fns["hvp"], ws, x, y, us.contiguous(), hv)
+    mlp1._call(fns.value_and_grad, ws, x, y, loss, g)
+    mlp1._call(fns.hvp, ws, x, y, us.contiguous(), hv)
     ref_loss, ref_g = _oracle(problem, ws, batch)
     assert _rel_err(loss, ref_loss) < 1e-12
     assert _rel_err(g, ref_g) < 1e-10

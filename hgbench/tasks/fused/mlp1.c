@@ -58,7 +58,7 @@ static T lanes_sum(vec v) {
 #define R 4
 static inline __attribute__((always_inline)) void one_init(
     const int D, int N, int H, int NB, const vec* restrict Xb, const vec* restrict yb,
-    const vec* restrict valid, const T* restrict w, vec* restrict acc, vec* restrict pre,
+    const vec* restrict valid, const T* restrict w, vec* restrict acc, vec* restrict acts,
     T* restrict loss, T* restrict g) {
     const T* W1 = w;
     const T* b1 = w + H * D;
@@ -85,7 +85,7 @@ static inline __attribute__((always_inline)) void one_init(
             vec w2v = ZERO + w2[h];
             for (int r = 0; r < R; r++) {
                 vec act = RELU(p[r]);
-                pre[R * h + r] = act;
+                acts[R * h + r] = act;
                 o[r] += act * w2v;
             }
         }
@@ -101,10 +101,10 @@ static inline __attribute__((always_inline)) void one_init(
             vec a[R];
             vec s1 = ZERO, s2 = ZERO;
             for (int r = 0; r < R; r++) {
-                vec pr = pre[R * h + r];
-                a[r] = WHERE_POS(dd[r] * w2v, pr);
+                vec ar = acts[R * h + r];
+                a[r] = WHERE_POS(dd[r] * w2v, ar);
                 s1 += a[r];
-                s2 += pr * dd[r];
+                s2 += ar * dd[r];
             }
             gb1[h] += s1;
             gw2[h] += s2;
@@ -128,7 +128,7 @@ static inline __attribute__((always_inline)) void one_init(
 static inline __attribute__((always_inline)) void one_hvp(
     const int D, int N, int H, int NB, const vec* restrict Xb, const vec* restrict yb,
     const vec* restrict valid, const T* restrict w, const T* restrict u, vec* restrict acc,
-    vec* restrict pre, T* restrict hv) {
+    vec* restrict acts, T* restrict hv) {
     const T* W1 = w;
     const T* b1 = w + H * D;
     const T* w2 = b1 + H;
@@ -141,7 +141,7 @@ static inline __attribute__((always_inline)) void one_hvp(
     vec* hW1 = acc;
     vec* hb1 = acc + H * D;
     vec* hw2 = hb1 + H;
-    vec* dpre = pre + R * H;
+    vec* dacts = acts + R * H;
     memset(acc, 0, sizeof(vec) * (size_t)(H * D + 2 * H));
     vec hb2 = ZERO;
     for (int b = 0; b < NB; b++) {
@@ -166,8 +166,8 @@ static inline __attribute__((always_inline)) void one_hvp(
             vec w2v = ZERO + w2[h], u2v = ZERO + u2[h];
             for (int r = 0; r < R; r++) {
                 vec act = RELU(p[r]), dact = WHERE_POS(q[r], p[r]);
-                pre[R * h + r] = act;
-                dpre[R * h + r] = dact;
+                acts[R * h + r] = act;
+                dacts[R * h + r] = dact;
                 o[r] += act * w2v;
                 od[r] += act * u2v + dact * w2v;
             }
@@ -183,10 +183,10 @@ static inline __attribute__((always_inline)) void one_hvp(
             vec a[R];
             vec s1 = ZERO, s2 = ZERO;
             for (int r = 0; r < R; r++) {
-                vec pr = pre[R * h + r], qr = dpre[R * h + r];
-                a[r] = WHERE_POS(dgo[r] * w2v + go[r] * u2v, pr);
+                vec ar = acts[R * h + r], qr = dacts[R * h + r];
+                a[r] = WHERE_POS(dgo[r] * w2v + go[r] * u2v, ar);
                 s1 += a[r];
-                s2 += pr * dgo[r] + qr * go[r];
+                s2 += ar * dgo[r] + qr * go[r];
             }
             hb1[h] += s1;
             hw2[h] += s2;
@@ -207,14 +207,14 @@ static inline __attribute__((always_inline)) void one_hvp(
     const size_t P = (size_t)H * DD + 2 * (size_t)H + 1;                                   \
     for (int c = 0; c < C; c++) {                                                          \
         if (U)                                                                             \
-            one_hvp(DD, N, H, NB, Xb, yb, valid, W + c * P, U + c * P, acc, pre, G + c * P); \
+            one_hvp(DD, N, H, NB, Xb, yb, valid, W + c * P, U + c * P, acc, acts, G + c * P); \
         else                                                                               \
-            one_init(DD, N, H, NB, Xb, yb, valid, W + c * P, acc, pre, loss + c, G + c * P); \
+            one_init(DD, N, H, NB, Xb, yb, valid, W + c * P, acc, acts, loss + c, G + c * P); \
     }
 #define SPECIALISED(DD)                                                                     \
     static void CAT(inits, DD)(int C, int N, int H, int NB, const vec* Xb, const vec* yb, \
                                const vec* valid, const T* W, const T* U, vec* acc,        \
-                               vec* pre, T* loss, T* G) {                                 \
+                               vec* acts, T* loss, T* G) {                                 \
         EACH_INIT(DD)                                                                      \
     }
 SPECIALISED(1) SPECIALISED(2) SPECIALISED(3) SPECIALISED(4) SPECIALISED(5) SPECIALISED(6)
@@ -228,7 +228,7 @@ static const inits_fn SPECIALISATIONS[17] = {
     inits_9, inits_10, inits_11, inits_12, inits_13, inits_14, inits_15, inits_16};
 
 static void inits_any(int C, int N, int D, int H, int NB, const vec* Xb, const vec* yb,
-                      const vec* valid, const T* W, const T* U, vec* acc, vec* pre, T* loss,
+                      const vec* valid, const T* W, const T* U, vec* acc, vec* acts, T* loss,
                       T* G) {
     EACH_INIT(D)
 }
@@ -242,9 +242,9 @@ static int run(int C, int N, int D, int H, const T* X, const T* y, const T* W, c
     vec* yb = aligned_alloc(sizeof(vec), sizeof(vec) * (size_t)NB * R);
     vec* valid = aligned_alloc(sizeof(vec), sizeof(vec) * (size_t)NB * R);
     vec* acc = aligned_alloc(sizeof(vec), sizeof(vec) * ((size_t)H * D + 2 * (size_t)H));
-    vec* pre = aligned_alloc(sizeof(vec), sizeof(vec) * 2 * R * (size_t)H);
+    vec* acts = aligned_alloc(sizeof(vec), sizeof(vec) * 2 * R * (size_t)H);
     int status = 2;
-    if (Xb && yb && valid && acc && pre) {
+    if (Xb && yb && valid && acc && acts) {
         for (int r = 0; r < R * NB; r++) {
             vec yv = ZERO, ok = ZERO;
             for (int k = 0; k < V; k++) {
@@ -263,12 +263,12 @@ static int run(int C, int N, int D, int H, const T* X, const T* y, const T* W, c
             }
         }
         if (D <= 16)
-            SPECIALISATIONS[D](C, N, H, NB, Xb, yb, valid, W, U, acc, pre, loss, G);
+            SPECIALISATIONS[D](C, N, H, NB, Xb, yb, valid, W, U, acc, acts, loss, G);
         else
-            inits_any(C, N, D, H, NB, Xb, yb, valid, W, U, acc, pre, loss, G);
+            inits_any(C, N, D, H, NB, Xb, yb, valid, W, U, acc, acts, loss, G);
         status = 0;
     }
-    free(Xb); free(yb); free(valid); free(acc); free(pre);
+    free(Xb); free(yb); free(valid); free(acc); free(acts);
     return status;
 }
 

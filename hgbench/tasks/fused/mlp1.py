@@ -51,8 +51,14 @@ class Kernels(NamedTuple):
 @lru_cache(maxsize=2)
 def kernel(dtype: torch.dtype) -> Kernels:
     """The C entry points for ``dtype`` (compiled on first use; KernelUnavailable if not)."""
+    return build_kernels(dtype)
+
+
+def build_kernels(dtype: torch.dtype, defines: tuple[tuple[str, str], ...] = ()) -> Kernels:
+    """The entry points of ``mlp1.c`` built for ``dtype`` with extra ``-D`` ``defines`` (e.g.
+    ``(("HG_VBYTES", "32"),)`` for a vector width other than the target's)."""
     ctype, suffix = _SUFFIX[dtype]
-    lib = load(SOURCE, (("HG_T", ctype), ("HG_SUFFIX", suffix)))
+    lib = load(SOURCE, (("HG_T", ctype), ("HG_SUFFIX", suffix), *defines))
     fns = []
     for name in Kernels._fields:
         fn = getattr(lib, f"hg_mlp1_{name}_{suffix}")
