@@ -17,13 +17,17 @@ Measures, on one torch thread:
 * with ``--kernel``: the fused gradient kernel alone (its one C call for all inits) against
   the compute floor, per task;
 * with ``--compile``: ``torch.compile`` of the whole batch's vmapped step function against
-  eager, and its compile time.
+  eager, and its compile time;
+* with ``--overhead``: where a batched step's time goes around the kernel, ms per step of all
+  inits in one call: the step, the kernel alone, ``vmap`` of the identity over the step's state,
+  the method's update under ``vmap`` and the same update on the stacked tensors directly.
 
 Usage::
 
     HGBENCH_DATA=../shared/data python scripts/bench_roofline.py
     HGBENCH_DATA=../shared/data python scripts/bench_roofline.py --tasks uci_naval --reps 3
     HGBENCH_DATA=../shared/data python scripts/bench_roofline.py --tasks uci_energy,uci_naval --compile
+    HGBENCH_DATA=../shared/data python scripts/bench_roofline.py --tasks uci_yacht --overhead --reps 9
 """
 
 from __future__ import annotations
@@ -182,6 +186,47 @@ def compile_figures(task: str, args: argparse.Namespace) -> tuple[float, float, 
     )
 
 
+def overhead_figures(task: str, args: argparse.Namespace) -> dict[str, float]:
+    """ms per step of all ``--inits`` inits in one call, medians of ``--reps`` interleaved rounds
+    of ``--steps`` calls: the batched ``fixed`` step (``BatchedStepper.step``), the fused
+    kernel alone, ``vmap`` of the identity over the step's state, the method's optimizer update
+    (``fixed``'s ``core.update``) under ``vmap``, and that update on the stacked tensors with
+    the hyperparameters broadcast by hand."""
+    problem = TASKS.get(task)(scale="paper").build(data_dir=args.data_dir, dtype=torch.float32)
+    method = METHODS.get("fixed")()
+    n = args.inits
+    stepper = BatchedStepper(problem, method, n, chunk=n)
+    state = stepper.init([problem.init_weights(k) for k in range(n)],
+                         problem.init_model_state(), sample_initial_hypers(seed=0, n=n))  # fmt: skip
+    state = stepper.step(state, 0)
+    batch = problem.train_batch(0)
+    w = state["w"].contiguous()
+    g = torch.randn_like(w)
+
+    def update(s, g_, hyper):  # noqa: ANN001, ANN202
+        return method.core.update(s["w"], g_, s["opt"], **hyper)  # fixed() is plain SGD
+
+    identity = torch.func.vmap(lambda s: s, randomness="same")
+    vmapped = torch.func.vmap(lambda s, g_: update(s, g_, s["hyper"]), randomness="same")
+    stacked_hyper = {k: v[:, None] for k, v in state["hyper"].items()}
+    parts = {
+        "step": lambda: stepper.step(state, 1),
+        "kernel": lambda: mlp1.value_and_grad(w, batch.inputs, batch.targets),
+        "vmap identity": lambda: identity(state),
+        "update under vmap": lambda: vmapped(state, g),
+        "update stacked": lambda: update(state, g, stacked_hyper),
+    }
+    times: dict[str, list[float]] = {k: [] for k in parts}
+    for r in range(args.reps):
+        for label in list(parts)[:: 1 if r % 2 == 0 else -1]:
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                parts[label]()
+            times[label].append((time.perf_counter() - start) / args.steps)
+        stepper.window = []
+    return {k: statistics.median(v) * 1e3 for k, v in times.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default=",".join(UCI), help="comma list (the 8 UCI sets)")
@@ -194,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also torch.compile of the batch's step function, per task")  # fmt: skip
     parser.add_argument("--kernel", action="store_true",
                         help="also the fused gradient kernel alone per task (its C call only)")  # fmt: skip
+    parser.add_argument("--overhead", action="store_true",
+                        help="also the parts of one batched step around the kernel, per task")  # fmt: skip
     parser.add_argument("--gemm", type=int, default=2048, help="GEMM size (2048)")
     parser.add_argument("--stream-mb", type=int, default=512, help="stream array MB (512)")
     parser.add_argument("--data-dir", default=os.environ.get("HGBENCH_DATA"),
@@ -246,6 +293,13 @@ def main(argv: list[str] | None = None) -> int:
             compile_s, eager_ms, compiled_ms = compile_figures(task, args)
             print(f"{task:13s} compile + first call {compile_s:6.1f} s; eager {eager_ms:.3f} ms, "
                   f"compiled {compiled_ms:.3f} ms ({eager_ms / compiled_ms:.2f}x)", flush=True)  # fmt: skip
+    if args.overhead:
+        print(
+            f"one batched fixed step of {args.inits} inits in one call and its parts, ms per step:"
+        )
+        for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
+            parts = overhead_figures(task, args)
+            print(f"{task:13s} " + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()), flush=True)
     return 0
 
 
