@@ -157,33 +157,45 @@ def kernel_figures(task: str, args: argparse.Namespace) -> tuple[float, float, f
     return flops / 1e6, statistics.median(times) * 1e3, statistics.median(gemm)
 
 
-def compile_figures(task: str, args: argparse.Namespace) -> tuple[float, float, float]:
-    """``(compile + first call s, eager ms, compiled ms)`` per init-step of the vmapped step
-    function of the whole batch (``torch.compile``, default backend; step 0 repeated on the
-    same state, interleaved rounds)."""
+def one_call_batch(task: str, args: argparse.Namespace):  # noqa: ANN201
+    """``(problem, method, stepper, state)``: ``--inits`` inits of ``fixed`` on the task at
+    paper scale, float32, stepped in one call (no chunks)."""
     problem = TASKS.get(task)(scale="paper").build(data_dir=args.data_dir, dtype=torch.float32)
     method = METHODS.get("fixed")()
     n = args.inits
     stepper = BatchedStepper(problem, method, n, chunk=n)
     state = stepper.init([problem.init_weights(k) for k in range(n)],
                          problem.init_model_state(), sample_initial_hypers(seed=0, n=n))  # fmt: skip
+    return problem, method, stepper, state
+
+
+def interleaved_ms(parts: dict, args: argparse.Namespace, after_round=None) -> dict[str, float]:  # noqa: ANN001
+    """Median ms per call of each of ``parts`` (label -> no-argument callable) over ``--reps``
+    rounds of ``--steps`` calls, the order reversed every other round."""
+    times: dict[str, list[float]] = {k: [] for k in parts}
+    for r in range(args.reps):
+        for label in list(parts)[:: 1 if r % 2 == 0 else -1]:
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                parts[label]()
+            times[label].append((time.perf_counter() - start) / args.steps)
+        if after_round is not None:
+            after_round()
+    return {k: statistics.median(v) * 1e3 for k, v in times.items()}
+
+
+def compile_figures(task: str, args: argparse.Namespace) -> tuple[float, float, float]:
+    """``(compile + first call s, eager ms, compiled ms)`` per init-step of the vmapped step
+    function of the whole batch (``torch.compile``, default backend; step 0 repeated on the
+    same state, interleaved rounds)."""
+    problem, method, _, state = one_call_batch(task, args)
     eager = torch.func.vmap(lambda s: method.step(problem, s, 0), randomness="same")
     start = time.perf_counter()
     compiled = torch.compile(eager)
     compiled(state)
     compile_s = time.perf_counter() - start
-    times: dict[str, list[float]] = {"eager": [], "compiled": []}
-    for r in range(args.reps):
-        for label, fn in [("eager", eager), ("compiled", compiled)][:: 1 if r % 2 else -1]:
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                fn(state)
-            times[label].append((time.perf_counter() - start) / args.steps / n)
-    return (
-        compile_s,
-        statistics.median(times["eager"]) * 1e3,
-        statistics.median(times["compiled"]) * 1e3,
-    )
+    ms = interleaved_ms({"eager": lambda: eager(state), "compiled": lambda: compiled(state)}, args)
+    return compile_s, ms["eager"] / args.inits, ms["compiled"] / args.inits
 
 
 def overhead_figures(task: str, args: argparse.Namespace) -> dict[str, float]:
@@ -192,12 +204,7 @@ def overhead_figures(task: str, args: argparse.Namespace) -> dict[str, float]:
     kernel alone, ``vmap`` of the identity over the step's state, the method's optimizer update
     (``fixed``'s ``core.update``) under ``vmap``, and that update on the stacked tensors with
     the hyperparameters broadcast by hand."""
-    problem = TASKS.get(task)(scale="paper").build(data_dir=args.data_dir, dtype=torch.float32)
-    method = METHODS.get("fixed")()
-    n = args.inits
-    stepper = BatchedStepper(problem, method, n, chunk=n)
-    state = stepper.init([problem.init_weights(k) for k in range(n)],
-                         problem.init_model_state(), sample_initial_hypers(seed=0, n=n))  # fmt: skip
+    problem, method, stepper, state = one_call_batch(task, args)
     state = stepper.step(state, 0)
     batch = problem.train_batch(0)
     w = state["w"].contiguous()
@@ -216,15 +223,11 @@ def overhead_figures(task: str, args: argparse.Namespace) -> dict[str, float]:
         "update under vmap": lambda: vmapped(state, g),
         "update stacked": lambda: update(state, g, stacked_hyper),
     }
-    times: dict[str, list[float]] = {k: [] for k in parts}
-    for r in range(args.reps):
-        for label in list(parts)[:: 1 if r % 2 == 0 else -1]:
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                parts[label]()
-            times[label].append((time.perf_counter() - start) / args.steps)
+
+    def clear_window() -> None:
         stepper.window = []
-    return {k: statistics.median(v) * 1e3 for k, v in times.items()}
+
+    return interleaved_ms(parts, args, after_round=clear_window)
 
 
 def main(argv: list[str] | None = None) -> int:
