@@ -83,10 +83,13 @@ def _hvp_oracle(problem, ws: torch.Tensor, us: torch.Tensor, batch) -> torch.Ten
 
 
 @pytest.mark.parametrize("vbytes", ["16", "32", "64"])
-def test_every_vector_width_equals_autograd(vbytes: str) -> None:
+@pytest.mark.parametrize("tail", [0, 1, 2, 3])
+def test_every_vector_width_equals_autograd(vbytes: str, tail: int) -> None:
     """The kernel built for SSE, AVX2 and AVX-512 widths (HG_VBYTES; the default follows the
-    compiler's target) gives autograd's gradient and HVP, row padding included (n = 37)."""
-    problem = _problem(6, 7, 37)
+    compiler's target) gives autograd's gradient and HVP, over one full block of 4 row vectors
+    and 0-3 more (a second block, padded), the last row vector itself padded."""
+    lanes = int(vbytes) // 8  # float64
+    problem = _problem(6, 7, lanes * (4 + tail) - 1)
     ws = _inits(problem, 5) * 3.0
     us = torch.randn(ws.shape, dtype=ws.dtype, generator=torch.Generator().manual_seed(1))
     batch = problem.train_batch(0)
