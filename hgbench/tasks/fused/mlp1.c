@@ -61,8 +61,8 @@ static T lanes_sum(vec v) {
  * lanes (each segment the partial sums of one vector being reduced) and returns one vector of
  * segments of s/2: x's segments halved and added, then y's. log2(V) folds of V/2, V/4, ... pairs
  * leave lane j holding vector j's sum: about 3 vector operations per vector reduced against
- * 2V for lanes_sum, which took a sixth to a quarter of the kernel's time on the small UCI sets
- * (measured at C = 200, float32, AVX-512: yacht 8.6 -> 5.7 us per init, boston 18.3 -> 16.3). */
+ * 2V for lanes_sum, which took about a sixth of the kernel's time on UCI Yacht (C = 200,
+ * float32, AVX-512; side by side: yacht 8.9 -> 7.5 us per init, boston 25.5 -> 22.3). */
 #define LO(p, s) (((p) >= V / 2 ? V : 0) + (p) % (V / 2) / ((s) / 2) * (s) + (p) % (V / 2) % ((s) / 2))
 #define HI(p, s) (LO(p, s) + (s) / 2)
 #if V == 2
@@ -99,10 +99,10 @@ static void sums_of_lanes(int M, const vec* restrict acc, T* restrict g) {
         for (int i = 0; i < 8; i++) t[i] = FOLD(t[2 * i], t[2 * i + 1], 16);
 #endif
 #if V >= 8
-        for (int i = 0; i < 4; i++) t[i] = FOLD(t[2 * i], t[2 * i + 1], V >= 16 ? 8 : V);
+        for (int i = 0; i < 4; i++) t[i] = FOLD(t[2 * i], t[2 * i + 1], 8);
 #endif
 #if V >= 4
-        for (int i = 0; i < 2; i++) t[i] = FOLD(t[2 * i], t[2 * i + 1], V >= 8 ? 4 : V);
+        for (int i = 0; i < 2; i++) t[i] = FOLD(t[2 * i], t[2 * i + 1], 4);
 #endif
         t[0] = FOLD(t[0], t[1], 2);
         for (int j = 0; j < V && i0 + j < M; j++) g[i0 + j] = t[0][j];

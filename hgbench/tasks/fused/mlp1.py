@@ -58,8 +58,8 @@ def build_kernels(dtype: torch.dtype, defines: tuple[tuple[str, str], ...] = ())
     """The entry points of ``mlp1.c`` built for ``dtype`` with extra ``-D`` ``defines`` (e.g.
     ``(("HG_VBYTES", "32"),)`` for a vector width other than the target's)."""
     ctype, suffix = _SUFFIX[dtype]
-    size = str(torch.empty((), dtype=dtype).element_size())
-    lib = load(SOURCE, (("HG_T", ctype), ("HG_TBYTES", size), ("HG_SUFFIX", suffix), *defines))
+    size = ("HG_TBYTES", str(dtype.itemsize))
+    lib = load(SOURCE, (("HG_T", ctype), size, ("HG_SUFFIX", suffix), *defines))
     fns = []
     for name in Kernels._fields:
         fn = getattr(lib, f"hg_mlp1_{name}_{suffix}")
