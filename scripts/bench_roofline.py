@@ -43,6 +43,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from hgbench.bench.allocator import retain_freed_memory
 from hgbench.bench.chunking import chunk_budget, last_level_cache, step_bytes
+from hgbench.bench.inits_vmap import over_inits
 from hgbench.bench.loop import BatchedStepper
 from hgbench.methods import METHODS
 from hgbench.methods.core.diff import value_and_grad
@@ -201,9 +202,10 @@ def compile_figures(task: str, args: argparse.Namespace) -> tuple[float, float, 
 def overhead_figures(task: str, args: argparse.Namespace) -> dict[str, float]:
     """ms per step of all ``--inits`` inits in one call, medians of ``--reps`` interleaved rounds
     of ``--steps`` calls: the batched ``fixed`` step (``BatchedStepper.step``), the fused
-    kernel alone, ``vmap`` of the identity over the step's state, the method's optimizer update
-    (``fixed``'s ``core.update``) under ``vmap``, and that update on the stacked tensors with
-    the hyperparameters broadcast by hand."""
+    kernel alone, ``vmap`` of the identity over the step's state (the stepper's
+    :func:`~hgbench.bench.inits_vmap.over_inits`, and ``torch.func.vmap`` for comparison), the
+    method's optimizer update (``fixed``'s ``core.update``) under ``over_inits``, and that update
+    on the stacked tensors with the hyperparameters broadcast by hand."""
     problem, method, stepper, state = one_call_batch(task, args)
     state = stepper.step(state, 0)
     batch = problem.train_batch(0)
@@ -213,14 +215,16 @@ def overhead_figures(task: str, args: argparse.Namespace) -> dict[str, float]:
     def update(s, g_, hyper):  # noqa: ANN001, ANN202
         return method.core.update(s["w"], g_, s["opt"], **hyper)  # fixed() is plain SGD
 
-    identity = torch.func.vmap(lambda s: s, randomness="same")
-    vmapped = torch.func.vmap(lambda s, g_: update(s, g_, s["hyper"]), randomness="same")
+    identity = over_inits(lambda s: s)
+    torch_identity = torch.func.vmap(lambda s: s, randomness="same")
+    vmapped = over_inits(lambda sg: update(sg[0], sg[1], sg[0]["hyper"]))
     stacked_hyper = {k: v[:, None] for k, v in state["hyper"].items()}
     parts = {
         "step": lambda: stepper.step(state, 1),
         "kernel": lambda: mlp1.value_and_grad(w, batch.inputs, batch.targets),
         "vmap identity": lambda: identity(state),
-        "update under vmap": lambda: vmapped(state, g),
+        "torch.func.vmap identity": lambda: torch_identity(state),
+        "update under vmap": lambda: vmapped((state, g)),
         "update stacked": lambda: update(state, g, stacked_hyper),
     }
 

@@ -2,8 +2,8 @@
 
 ``train`` drives ``method.step`` for ``budget`` weight steps through a *stepper*: a
 :class:`SingleStepper` calls the step directly; a :class:`BatchedStepper` calls it under
-``torch.func.vmap`` over a leading init dimension (in chunks of inits where that pays:
-:mod:`hgbench.bench.chunking`), masks diverged inits per step without a
+``vmap`` over a leading init dimension (:func:`~hgbench.bench.inits_vmap.over_inits`, in
+chunks of inits where that pays: :mod:`hgbench.bench.chunking`), masks diverged inits per step without a
 host synchronisation (``torch.where(alive, new, old)`` over the state tree) and records the
 step at which each diverged. The clock runs only around steps (and ``finalize``); evaluation
 and recording happen at the cadence ``eval_every``, outside the timed region.
@@ -29,6 +29,7 @@ from hgbench.bench.chunking import (
     step_bytes,
 )
 from hgbench.bench.clock import StepClock, Timings
+from hgbench.bench.inits_vmap import over_inits
 from hgbench.spec import InitialHyper, Method, Problem, State
 
 #: one long-format record: (step, cumulative method time, split, metric, value)
@@ -163,7 +164,7 @@ class BatchedStepper(SingleStepper):
         self.diverged_at = [None] * n
         self.alive_t: Tensor | None = None
         self.diverged_t: Tensor | None = None
-        self._hyper = torch.func.vmap(method.hyperparameters)
+        self._hyper = over_inits(method.hyperparameters, method.key)
         #: while no init has diverged, a CPU step whose inits all stay finite skips the freeze
         #: (a host check costs nothing there; on CUDA it would synchronise: always freeze)
         self._none_frozen = problem.device.type == "cpu"
@@ -187,7 +188,7 @@ class BatchedStepper(SingleStepper):
     def _chunked(self, fn: Any, state: State) -> Any:
         """``fn`` vmapped over the inits of ``state``, ``self.chunk`` inits per call (the cost
         counters, issued once per call, count once: they are per init)."""
-        vmapped = torch.func.vmap(fn, randomness="same")
+        vmapped = over_inits(fn, self.method.key)
         chunk = self.chunk or self.n
         with counted_once(self.problem.counter, len(bounds(self.n, chunk))):
             return chunked(vmapped, state, self.n, chunk, self.problem.device)
