@@ -96,3 +96,44 @@ def test_one_diverging_init_is_frozen_and_others_match(problem) -> None:
         assert together.inits[i].status == ref.status == "ok"
         for name, v in ref.final.items():
             assert math.isclose(together.inits[i].final[name], v, rel_tol=1e-10), name
+
+
+def test_an_init_whose_hyperparameter_alone_turns_non_finite_is_frozen_at_that_step(
+    problem,
+) -> None:
+    from hgbench.methods.core.common import scalar, training_gradient
+    from hgbench.spec import Method
+
+    class ProbeSGD(Method):
+        """Plain SGD reporting a probe that turns infinite at step 3 where lr > 0.05."""
+
+        key = "probe_sgd_test"
+        uses_validation = False
+
+        def init(self, problem, w0, mstate, hyper):  # noqa: ANN001, ANN201
+            return {"w": w0, "mstate": mstate, "lr": scalar(problem, hyper.lr),
+                    "probe": scalar(problem, hyper.lr)}  # fmt: skip
+
+        def step(self, problem, state, t):  # noqa: ANN001, ANN201
+            loss, g, mstate = training_gradient(problem, state["w"], state["mstate"], t)
+            lr = state["lr"]
+            probe = torch.where((lr > 0.05) & (t == 3), torch.inf, state["probe"])
+            return {"w": state["w"] - lr * g, "mstate": mstate, "lr": lr, "probe": probe}, loss
+
+        def hyperparameters(self, state):  # noqa: ANN001, ANN201
+            return {"lr": state["lr"], "probe": state["probe"]}
+
+    lrs = [0.01, 0.1, 0.02]
+    hypers = [
+        replace(h, lr=lr) for h, lr in zip(sample_initial_hypers(seed=4, n=3), lrs, strict=True)
+    ]
+    w0s = [problem.init_weights(k) for k in range(3)]
+    method = ProbeSGD()
+    res = train(problem, method, w0s, hypers, budget=STEPS, eval_every=5, batched=True)
+    assert [r.status for r in res.inits] == ["ok", "diverged", "ok"]
+    assert res.inits[1].diverged_step == 3
+    for i in (0, 2):
+        alone = train(problem, method, [w0s[i]], [hypers[i]], budget=STEPS, eval_every=5,
+                      batched=False).inits[0]  # fmt: skip
+        for name, v in alone.final.items():
+            assert math.isclose(res.inits[i].final[name], v, rel_tol=1e-10), name

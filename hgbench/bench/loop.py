@@ -11,7 +11,6 @@ and recording happen at the cadence ``eval_every``, outside the timed region.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,9 +193,11 @@ class BatchedStepper(SingleStepper):
             return chunked(vmapped, state, self.n, chunk, self.problem.device)
 
     def step(self, state: State, t: int) -> State:
-        new, loss, watched = self._chunked(lambda s: self._step_one(s, t), state)
+        new, loss, hyper = self._chunked(lambda s: self._step_one(s, t), state)
         self.contract(state, new, loss, t)
-        finite = torch.isfinite(watched).all(dim=1)
+        finite = torch.isfinite(loss)
+        for v in hyper.values():  # on the stacked tensors: a few µs an op, against 15-30 under vmap
+            finite = finite & torch.isfinite(v).view(self.n, -1).all(dim=1)
         self.window.append(loss.detach())
         if self._none_frozen and bool(finite.all()):  # nothing to freeze
             return new
@@ -210,15 +211,13 @@ class BatchedStepper(SingleStepper):
 
         return tree_map(keep, new, state)
 
-    def _step_one(self, state: State, t: int) -> tuple[State, Tensor, Tensor]:
-        """One init's step, its loss, and the loss and every hyperparameter after the step
-        stacked (what must stay finite), in the same vmapped call: one call per step."""
+    def _step_one(self, state: State, t: int) -> tuple[State, Tensor, dict[str, Tensor]]:
+        """One init's step, its loss, and its hyperparameters after the step (what must stay
+        finite with the loss), in the same vmapped call: one call per step."""
         new, loss = self.method.step(self.problem, state, t)
         if not isinstance(loss, Tensor) or loss.dim() != 0:  # the contract check names it
-            return new, loss, loss
-        watched = [loss, *self.method.hyperparameters(new).values()]
-        dtype = functools.reduce(torch.promote_types, (v.dtype for v in watched))
-        return new, loss, torch.stack([v.to(dtype) for v in watched])
+            return new, loss, {}
+        return new, loss, self.method.hyperparameters(new)
 
     def hyperparameters(self, state: State) -> dict[str, Tensor]:
         return self._hyper(state)
