@@ -43,11 +43,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from hgbench.bench.allocator import retain_freed_memory
 from hgbench.bench.chunking import chunk_budget, last_level_cache, step_bytes
-from hgbench.bench.inits_vmap import over_inits
 from hgbench.bench.loop import BatchedStepper
 from hgbench.methods import METHODS
 from hgbench.methods.core.diff import value_and_grad
 from hgbench.methods.core.hyper import sample_initial_hypers
+from hgbench.methods.core.stacked import vmap_stacked
 from hgbench.tasks import TASKS, fused
 from hgbench.tasks.fused import mlp1
 
@@ -203,8 +203,8 @@ def overhead_figures(task: str, args: argparse.Namespace) -> dict[str, float]:
     """ms per step of all ``--inits`` inits in one call, medians of ``--reps`` interleaved rounds
     of ``--steps`` calls: the batched ``fixed`` step (``BatchedStepper.step``), the fused
     kernel alone, ``vmap`` of the identity over the step's state (the stepper's
-    :func:`~hgbench.bench.inits_vmap.over_inits`, and ``torch.func.vmap`` for comparison), the
-    method's optimizer update (``fixed``'s ``core.update``) under ``over_inits``, and that update
+    :func:`~hgbench.methods.core.stacked.vmap_stacked`, and ``torch.func.vmap`` for comparison), the
+    method's optimizer update (``fixed``'s ``core.update``) under ``vmap_stacked``, and that update
     on the stacked tensors with the hyperparameters broadcast by hand."""
     problem, method, stepper, state = one_call_batch(task, args)
     state = stepper.step(state, 0)
@@ -215,9 +215,9 @@ def overhead_figures(task: str, args: argparse.Namespace) -> dict[str, float]:
     def update(s, g_, hyper):  # noqa: ANN001, ANN202
         return method.core.update(s["w"], g_, s["opt"], **hyper)  # fixed() is plain SGD
 
-    identity = over_inits(lambda s: s)
+    identity = vmap_stacked(lambda s: s)
     torch_identity = torch.func.vmap(lambda s: s, randomness="same")
-    vmapped = over_inits(lambda sg: update(sg[0], sg[1], sg[0]["hyper"]))
+    vmapped = vmap_stacked(lambda sg: update(sg[0], sg[1], sg[0]["hyper"]))
     stacked_hyper = {k: v[:, None] for k, v in state["hyper"].items()}
     parts = {
         "step": lambda: stepper.step(state, 1),

@@ -2,7 +2,7 @@
 
 ``train`` drives ``method.step`` for ``budget`` weight steps through a *stepper*: a
 :class:`SingleStepper` calls the step directly; a :class:`BatchedStepper` calls it under
-``vmap`` over a leading init dimension (:func:`~hgbench.bench.inits_vmap.over_inits`, in
+``vmap`` over a leading init dimension (:func:`~hgbench.methods.core.stacked.vmap_stacked`, in
 chunks of inits where that pays: :mod:`hgbench.bench.chunking`), masks diverged inits per step without a
 host synchronisation (``torch.where(alive, new, old)`` over the state tree) and records the
 step at which each diverged. The clock runs only around steps (and ``finalize``); evaluation
@@ -28,7 +28,7 @@ from hgbench.bench.chunking import (
     step_bytes,
 )
 from hgbench.bench.clock import StepClock, Timings
-from hgbench.bench.inits_vmap import over_inits
+from hgbench.methods.core.stacked import vmap_stacked
 from hgbench.spec import InitialHyper, Method, Problem, State
 
 #: one long-format record: (step, cumulative method time, split, metric, value)
@@ -163,7 +163,7 @@ class BatchedStepper(SingleStepper):
         self.diverged_at = [None] * n
         self.alive_t: Tensor | None = None
         self.diverged_t: Tensor | None = None
-        self._hyper = over_inits(method.hyperparameters, method.key)
+        self._hyper = vmap_stacked(method.hyperparameters, f"inits of {method.key!r}")
         #: while no init has diverged, a CPU step whose inits all stay finite skips the freeze
         #: (a host check costs nothing there; on CUDA it would synchronise: always freeze)
         self._none_frozen = problem.device.type == "cpu"
@@ -187,7 +187,7 @@ class BatchedStepper(SingleStepper):
     def _chunked(self, fn: Any, state: State) -> Any:
         """``fn`` vmapped over the inits of ``state``, ``self.chunk`` inits per call (the cost
         counters, issued once per call, count once: they are per init)."""
-        vmapped = over_inits(fn, self.method.key)
+        vmapped = vmap_stacked(fn, f"inits of {self.method.key!r}")
         chunk = self.chunk or self.n
         with counted_once(self.problem.counter, len(bounds(self.n, chunk))):
             return chunked(vmapped, state, self.n, chunk, self.problem.device)

@@ -9,12 +9,12 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch._C._functorch import peek_interpreter_stack
-from torch.func import vmap
 from torch.utils._pytree import tree_map
 
 from hgbench.methods import METHODS
 from hgbench.methods.core.diff import value_and_grad
 from hgbench.methods.core.optim import clip_by_global_norm, sgd
+from hgbench.methods.core.stacked import vmap_stacked
 from hgbench.settings import setting
 from hgbench.spec import InitialHyper, ModelState, Problem, State
 from hgbench.spec import Method as _Method
@@ -36,6 +36,12 @@ def member_hypers(hyper: InitialHyper, n: int, seed: int = 0) -> list[InitialHyp
         log_lr, log_wd, mom = rng.uniform(-6, -1), rng.uniform(-7, -2), rng.uniform(0, 1)
         out.append(InitialHyper(hyper.index, 10.0**log_lr, 10.0**log_wd, mom))
     return out
+
+
+def _over_members(fn: Any) -> Any:
+    """``fn`` of one member vmapped over the stacked members (``torch.func.vmap``'s default
+    ``randomness="error"``: a member's step draws nothing)."""
+    return vmap_stacked(fn, "random_search members", randomness="error")
 
 
 def _take(x: Tensor, idx: Tensor) -> Tensor:
@@ -143,7 +149,7 @@ class RandomSearch(_Method):
             outs = [member(tree_map(pick(i), state["members"])) for i in range(self.n)]
             w, buf, ms, losses = tree_map(lambda *xs: torch.stack(xs), *outs)
         else:
-            w, buf, ms, losses = vmap(member)(state["members"])
+            w, buf, ms, losses = _over_members(member)(state["members"])
             problem.counter.add(gradient=self.n - 1)  # one issued, vmapped over n members
         members = {**state["members"], "w": w, "momentum_buffer": buf, "mstate": ms}
         if self.stepped_lr and (t + 1) % self.T == 0:
@@ -153,7 +159,7 @@ class RandomSearch(_Method):
 
     def finalize(self, problem: Problem, state: State) -> State:
         m = state["members"]
-        val = vmap(lambda w, ms: problem.evaluate(w, ms, "val")["loss"])(m["w"], m["mstate"])
+        val = _over_members(lambda wm: problem.evaluate(*wm, "val")["loss"])((m["w"], m["mstate"]))
         return {**state, "best": _best(val)}
 
     def weights(self, state: State) -> tuple[Tensor, ModelState]:

@@ -1,5 +1,5 @@
-"""``over_inits``: the batched stepper's vmap over stacked states equals ``torch.func.vmap``
-(randomness "same") bit for bit, nested transforms included, and fails clearly."""
+"""``vmap_stacked``: the vmap over stacked states (the batched stepper's, random search's)
+equals ``torch.func.vmap`` bit for bit, nested transforms included, and fails clearly."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from torch._C._functorch import peek_interpreter_stack
 from torch.utils._pytree import tree_leaves
 
-from hgbench.bench.inits_vmap import over_inits
+from hgbench.methods.core.stacked import vmap_stacked
 
 
 def _state(n: int) -> dict:
@@ -42,7 +42,7 @@ def test_equals_torch_func_vmap_bit_for_bit() -> None:
     torch.manual_seed(3)
     expected = torch.func.vmap(_step, randomness="same")(state)
     torch.manual_seed(3)
-    got = over_inits(_step)(state)
+    got = vmap_stacked(_step)(state)
     assert torch.utils._pytree.tree_structure(got) == torch.utils._pytree.tree_structure(expected)
     for a, b in zip(tree_leaves(got), tree_leaves(expected), strict=True):
         assert a.shape == b.shape and a.dtype == b.dtype
@@ -51,24 +51,26 @@ def test_equals_torch_func_vmap_bit_for_bit() -> None:
 
 
 def test_an_output_that_ignores_the_inits_is_stacked_n_times() -> None:
-    out = over_inits(lambda s: (s["w"] * 2, torch.ones(3)))(_state(4))
+    out = vmap_stacked(lambda s: (s["w"] * 2, torch.ones(3)))(_state(4))
     assert out[1].shape == (4, 3) and torch.equal(out[1], torch.ones(4, 3))
 
 
 def test_errors_name_the_method_and_leave_no_vmap_level_behind() -> None:
-    with pytest.raises(ValueError, match=r"vmap over inits \(toy\).*must be a tensor, got float"):
-        over_inits(lambda s: (s["w"], 1.5), "toy")(_state(3))
+    with pytest.raises(
+        ValueError, match=r"vmap over stacked toy: every output must be a tensor, got float"
+    ):
+        vmap_stacked(lambda s: (s["w"], 1.5), "toy")(_state(3))
     assert peek_interpreter_stack() is None
     with pytest.raises(ZeroDivisionError):
-        over_inits(lambda s: 1 / 0)(_state(3))
+        vmap_stacked(lambda s: 1 / 0)(_state(3))
     assert peek_interpreter_stack() is None
     uneven = {"a": torch.zeros(3, 2), "b": torch.zeros(4)}
-    with pytest.raises(ValueError, match=r"inits of sizes \[3, 4\]"):
-        over_inits(lambda s: s, "toy")(uneven)
+    with pytest.raises(ValueError, match=r"dimensions 0 of sizes \[3, 4\]"):
+        vmap_stacked(lambda s: s, "toy")(uneven)
     with pytest.raises(ValueError, match="leaf is int"):
-        over_inits(lambda s: s, "toy")({"a": torch.zeros(3), "n": 1})
+        vmap_stacked(lambda s: s, "toy")({"a": torch.zeros(3), "n": 1})
     with pytest.raises(ValueError, match="leaf is a 0-d tensor"):
-        over_inits(lambda s: s, "toy")({"a": torch.zeros(())})
+        vmap_stacked(lambda s: s, "toy")({"a": torch.zeros(())})
 
 
 def test_flatten_keeps_the_pytree_order_and_rebuilds_any_tree() -> None:
@@ -76,7 +78,7 @@ def test_flatten_keeps_the_pytree_order_and_rebuilds_any_tree() -> None:
 
     from torch.utils._pytree import tree_flatten, tree_structure
 
-    from hgbench.bench.inits_vmap import flatten
+    from hgbench.methods.core.stacked import flatten
 
     pair = namedtuple("pair", "a b")
     plain = {"z": torch.ones(1), "a": [torch.zeros(2), (torch.ones(3),)], "m": {}}
@@ -93,4 +95,4 @@ def test_flatten_keeps_the_pytree_order_and_rebuilds_any_tree() -> None:
         assert all(a is b for a, b in zip(tree_flatten(rebuilt)[0], new, strict=True))
     assert type(rebuild(leaves)["p"]) is pair
     with pytest.raises(ValueError, match="leaf is NoneType"):
-        over_inits(lambda s: s, "toy")({"a": torch.zeros(3), "n": None})
+        vmap_stacked(lambda s: s, "toy")({"a": torch.zeros(3), "n": None})

@@ -1,18 +1,19 @@
-"""``vmap`` over the leading init dimension of a stacked state, without ``torch.func.vmap``'s
-per-call Python.
+"""``vmap`` over the leading dimension of stacked states (paired inits, random-search members),
+without ``torch.func.vmap``'s per-call Python.
 
-A batched step calls ``vmap`` once per step (per chunk of inits). ``torch.func.vmap``'s
-wrapper costs 0.15-0.3 ms a call before any batched op runs (its in/out-dims checks and pytree
-broadcasts, and a scan of the dispatch mode stack for export on every call): on UCI Yacht's
-200 inits a tenth of a whole step. :func:`over_inits` makes the same ``torch._C._functorch``
-calls ``torch.func.vmap`` makes, for the one case the batched stepper needs (every leaf batched
-along dimension 0 in and out, ``randomness="same"``), and walks plain dict/list/tuple states
-itself (:func:`flatten`). Measured side by side in one process (``fixed``'s state of 200 inits):
-the identity under it 39-64 µs against 266-310 µs under ``torch.func.vmap``, and a whole
-batched ``fixed`` step 8-16 % faster on yacht, energy and boston (``scripts/bench_roofline.py
---overhead`` prints the first). The batched tensors inside are ``vmap``'s own, so everything
-that runs under ``torch.func.vmap`` runs the same under it, nested transforms included; its
-outputs are equal bit for bit (tested).
+A batched step calls ``vmap`` once per step (per chunk of inits), and a random search once more
+inside it, over its members. ``torch.func.vmap``'s wrapper costs 0.15-0.4 ms a call before any
+batched op runs (its in/out-dims checks and pytree broadcasts, and a scan of the dispatch mode
+stack for export on every call): on UCI Yacht's 200 inits a tenth of a whole ``fixed`` step.
+:func:`vmap_stacked` makes the same ``torch._C._functorch`` calls ``torch.func.vmap`` makes, for
+the one case these need (every leaf batched along dimension 0 in and out), and walks plain
+dict/list/tuple states itself (:func:`flatten`). Measured side by side in one process (200
+inits): the identity over ``fixed``'s state 39-85 µs against 266-440 µs under
+``torch.func.vmap``, a whole batched ``fixed`` step 8-16 % faster on yacht, energy and boston,
+a batched random search of 3 members 15 % on yacht (``scripts/bench_roofline.py --overhead``
+prints the first). The batched tensors inside are ``vmap``'s own, so everything that runs under
+``torch.func.vmap`` runs the same under it, nested transforms included; its outputs are equal
+bit for bit (tested).
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 _decompositions_loaded = False
 
 
-def over_inits(fn: Callable[[Any], Any], name: str = "step") -> Callable[[Any], Any]:
-    """``fn`` of one init's state, made a function of the stacked state of n inits (every
-    tensor leaf with the inits along dimension 0, all of one size n), returning its outputs
-    stacked the same way: ``torch.func.vmap(fn, randomness="same")`` for that case. A leaf that
-    is not a tensor, or inits of unequal counts, is a ValueError naming ``name``."""
+def vmap_stacked(
+    fn: Callable[[Any], Any], what: str = "inits", randomness: str = "same"
+) -> Callable[[Any], Any]:
+    """``fn`` of one item's state, made a function of the stacked states of n items (every
+    tensor leaf with the items along dimension 0, all of one size n) returning its outputs
+    stacked the same way: ``torch.func.vmap(fn, randomness=randomness)`` for that case. A leaf
+    that is not a tensor, or leaves of unequal counts, is a ValueError naming ``what``."""
 
     def batched(tree: Any) -> Any:
         global _decompositions_loaded
@@ -45,8 +48,8 @@ def over_inits(fn: Callable[[Any], Any], name: str = "step") -> Callable[[Any], 
             lazy_load_decompositions()
             _decompositions_loaded = True
         leaves, rebuild = flatten(tree)
-        n = _inits(leaves, name)
-        level = _vmap_increment_nesting(n, "same")
+        n = _count(leaves, what)
+        level = _vmap_increment_nesting(n, randomness)
         try:
             out_leaves, out_rebuild = flatten(
                 fn(rebuild([_add_batch_dim(x, 0, level) for x in leaves]))
@@ -54,7 +57,7 @@ def over_inits(fn: Callable[[Any], Any], name: str = "step") -> Callable[[Any], 
             for x in out_leaves:
                 if not isinstance(x, Tensor):
                     raise ValueError(
-                        f"vmap over inits ({name}): every output must be a tensor, got "
+                        f"vmap over stacked {what}: every output must be a tensor, got "
                         f"{type(x).__name__}"
                     )
             stacked = [_remove_batch_dim(x, level, n, 0) for x in out_leaves]
@@ -65,17 +68,17 @@ def over_inits(fn: Callable[[Any], Any], name: str = "step") -> Callable[[Any], 
     return batched
 
 
-def _inits(leaves: list[Any], name: str) -> int:
+def _count(leaves: list[Any], what: str) -> int:
     """The common size of the leaves' dimension 0 (a ValueError where they differ)."""
     sizes = set()
     for x in leaves:
         if not isinstance(x, Tensor) or x.dim() == 0:
-            what = type(x).__name__ if not isinstance(x, Tensor) else "a 0-d tensor"
-            raise ValueError(f"vmap over inits ({name}): a stacked state's leaf is {what}")
+            kind = type(x).__name__ if not isinstance(x, Tensor) else "a 0-d tensor"
+            raise ValueError(f"vmap over stacked {what}: a stacked state's leaf is {kind}")
         sizes.add(x.shape[0])
     if len(sizes) != 1:
-        detail = "no tensors" if not sizes else f"inits of sizes {sorted(sizes)}"
-        raise ValueError(f"vmap over inits ({name}): the stacked state has {detail}")
+        detail = "no tensors" if not sizes else f"dimensions 0 of sizes {sorted(sizes)}"
+        raise ValueError(f"vmap over stacked {what}: the stacked state has {detail}")
     return sizes.pop()
 
 
@@ -89,7 +92,7 @@ _LEAF = object()
 def flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
     """``(leaves, rebuild)``: the tree's leaves in ``torch.utils._pytree`` order and a function
     making the same structure from new leaves. A plain walk for trees of dicts, lists, tuples
-    and tensors (a state's: about a fifth of the pytree's time on ``fixed``'s state),
+    and tensors (a state's: about a third of the pytree's time on ``fixed``'s state),
     ``torch.utils._pytree`` for any other node (named tuples, registered classes)."""
     leaves: list[Any] = []
     try:
