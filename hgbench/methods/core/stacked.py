@@ -10,7 +10,7 @@ the one case these need (every leaf batched along dimension 0 in and out), and w
 dict/list/tuple states itself (:func:`flatten`). Measured side by side in one process (200
 inits): the identity over ``fixed``'s state 39-85 µs against 266-440 µs under
 ``torch.func.vmap``, a whole batched ``fixed`` step 8-16 % faster on yacht, energy and boston,
-a batched random search of 3 members 15 % on yacht (``scripts/bench_roofline.py --overhead``
+a batched random search of 3 members 11-15 % on yacht (``scripts/bench_roofline.py --overhead``
 prints the first). The batched tensors inside are ``vmap``'s own, so everything that runs under
 ``torch.func.vmap`` runs the same under it, nested transforms included; its outputs are equal
 bit for bit (tested).
