@@ -83,17 +83,19 @@ def _hvp_oracle(problem, ws: torch.Tensor, us: torch.Tensor, batch) -> torch.Ten
 
 
 @pytest.mark.parametrize("vbytes", ["16", "32", "64"])
+@pytest.mark.parametrize("rows", ["4", "6"])
 @pytest.mark.parametrize("tail", [0, 1, 2, 3])
-def test_every_vector_width_equals_autograd(vbytes: str, tail: int) -> None:
+def test_every_vector_width_equals_autograd(vbytes: str, rows: str, tail: int) -> None:
     """The kernel built for SSE, AVX2 and AVX-512 widths (HG_VBYTES; the default follows the
-    compiler's target) gives autograd's gradient and HVP, over one full block of 4 row vectors
-    and 0-3 more (a second block, padded), the last row vector itself padded."""
+    compiler's target) and blocks of 4 and 6 row vectors (HG_R: AVX2's and AVX-512's defaults)
+    gives autograd's gradient and HVP, over one full block and 0-3 row vectors more (a second
+    block, padded), the last row vector itself padded."""
     lanes = int(vbytes) // 8  # float64
-    problem = _problem(6, 7, lanes * (4 + tail) - 1)
+    problem = _problem(6, 7, lanes * (int(rows) + tail) - 1)
     ws = _inits(problem, 5) * 3.0
     us = torch.randn(ws.shape, dtype=ws.dtype, generator=torch.Generator().manual_seed(1))
     batch = problem.train_batch(0)
-    fns = mlp1.build_kernels(torch.float64, (("HG_VBYTES", vbytes),))
+    fns = mlp1.build_kernels(torch.float64, (("HG_VBYTES", vbytes), ("HG_R", rows)))
     x, y = batch.inputs.contiguous(), batch.targets.reshape(-1).contiguous()
     loss, g, hv = ws.new_empty(5), torch.empty_like(ws), torch.empty_like(ws)
     mlp1._call(fns.value_and_grad, ws, x, y, loss, g)
@@ -294,6 +296,7 @@ def fresh_build(monkeypatch, tmp_path):
     def clear():
         build.load.cache_clear()
         mlp1.kernel.cache_clear()
+        mlp1.builds.cache_clear()
         fused.unavailable_reason.cache_clear()
         fused._warn_once.cache_clear()
 
@@ -392,3 +395,24 @@ def test_bad_shapes_are_errors_before_the_kernel() -> None:
         mlp1.value_and_grad(ws[:, :-1], b.inputs, b.targets)
     with pytest.raises(ValueError, match="float32/float64"):
         mlp1.value_and_grad(ws.float(), b.inputs, b.targets)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_each_data_set_takes_the_build_that_pads_its_rows_least(dtype) -> None:
+    ks = mlp1.builds(dtype)
+    assert ks[0] == mlp1.kernel(dtype) and all(k.block_vectors in (4, 6) for k in ks)
+    for n in range(1, 700):
+        chosen = mlp1.for_rows(dtype, n)
+
+        def padded(k, n=n):
+            return -(-n // k.block_rows) * k.block_rows
+
+        assert padded(chosen) == min(padded(k) for k in ks)
+        assert chosen.block_rows == max(k.block_rows for k in ks if padded(k) == padded(chosen))
+    if dtype == torch.float32 and ks[0].lanes == 16:  # AVX-512: blocks of 6 and of 4 vectors
+        assert [mlp1.for_rows(dtype, n).block_vectors for n in (222, 364, 614, 8593)] == [
+            4,
+            6,
+            4,
+            6,
+        ]

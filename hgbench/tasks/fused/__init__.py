@@ -63,7 +63,7 @@ def unavailable_reason(dtype: torch.dtype) -> str | None:
     if dtype not in mlp1.DTYPES:
         return f"no fused kernel for {dtype}"
     try:
-        mlp1.kernel(dtype)
+        mlp1.builds(dtype)
     except KernelUnavailable as exc:
         return str(exc)
     return None

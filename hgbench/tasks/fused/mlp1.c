@@ -8,7 +8,7 @@
  * and the gradient is the exact reverse-mode one (relu'(0) = 0, as torch's).
  *
  * One pass over the rows per init, nothing of size N x H stored: rows sit in the SIMD lanes
- * (blocks of R = 4 vectors of V rows, V lanes per vector), the forward of a block keeps
+ * (blocks of R vectors of V rows, V lanes per vector; R below), the forward of a block keeps
  * its activations in an R*H-vector buffer (relu(pre) > 0 exactly where pre > 0, NaN included, so
  * the backward takes its mask from them: 1-18 % faster than keeping the pre-activations, measured
  * on the UCI shapes at C = 200), and its backward accumulates every weight
@@ -109,9 +109,24 @@ static void sums_of_lanes(int M, const vec* restrict acc, T* restrict g) {
     }
 }
 
-/* row vectors per block: 4 (measured against 2 and 8 on the UCI shapes, C = 200, float32:
- * 1.03-1.37x the GEMM floor against 1.32-1.68x and 1.05-1.62x) */
-#define R 4
+/* row vectors per block (HG_R): 4 with 16 vector registers (AVX2; measured against 2 and 8 on
+ * the UCI shapes, 2-core EPYC, C = 200, float32: 1.03-1.37x the GEMM floor against 1.32-1.68x
+ * and 1.05-1.62x), 6 with AVX-512's 32 (2-core Xeon, the three builds side by side, 9 rounds,
+ * us per init against R = 4: naval 509 -> 460, kin8nm 179 -> 174, concrete 21.7 -> 19.4, energy
+ * 18.2 -> 17.3, boston 18.3 -> 17.3, power 130 -> 130; yacht 8.3 -> 8.8, its 222 rows padded
+ * to 288 instead of 256; R = 8: naval 450, kin8nm 187, power 132; the HVP: naval 715 -> 614,
+ * wine_red 71 -> 64, concrete 39 -> 35, boston 32 -> 29, yacht 12.1 -> 13.7). Where 6 pads a
+ * data set to more rows than 4 (yacht, energy), hgbench/tasks/fused/mlp1.py calls a build with
+ * -DHG_R=4 instead. */
+#ifndef HG_R
+#if defined(__AVX512F__)
+#define HG_R 6
+#else
+#define HG_R 4
+#endif
+#endif
+#define R HG_R
+_Static_assert(R >= 1 && R <= 8, "HG_R: 1 to 8 row vectors per block");
 static inline __attribute__((always_inline)) void one_init(
     const int D, int N, int H, int NB, const vec* restrict Xb, const vec* restrict yb,
     const vec* restrict valid, const T* restrict w, vec* restrict acc, vec* restrict acts,
@@ -327,6 +342,11 @@ static int run(int C, int N, int D, int H, const T* X, const T* y, const T* W, c
     free(Xb); free(yb); free(valid); free(acc); free(acts);
     return status;
 }
+
+/* this build's SIMD lanes and row vectors per block (a block is their product of rows): the
+ * caller picks among builds by the rows each pads a data set to */
+int CAT(hg_mlp1_lanes, HG_SUFFIX)(void) { return V; }
+int CAT(hg_mlp1_block_vectors, HG_SUFFIX)(void) { return R; }
 
 /* X [N, D] row-major, y [N], W [C, P] with P = H*D + 2H + 1; writes loss [C] and G [C, P].
  * Returns 0, or 1 on bad sizes, 2 when out of memory. */

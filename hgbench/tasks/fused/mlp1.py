@@ -40,18 +40,47 @@ def digest() -> str:
 
 
 class Kernels(NamedTuple):
-    """The C entry points for one dtype."""
+    """The C entry points of one build for one dtype."""
 
     #: ``(C, N, D, H, X, y, W, loss, G) -> status``
     value_and_grad: ctypes._CFuncPtr
     #: ``(C, N, D, H, X, y, W, U, HV) -> status``
     hvp: ctypes._CFuncPtr
+    #: SIMD lanes (rows per vector)
+    lanes: int
+    #: row vectors per block (``HG_R``)
+    block_vectors: int
+
+    @property
+    def block_rows(self) -> int:
+        """Rows per block: a data set's rows are padded to a multiple of it."""
+        return self.lanes * self.block_vectors
+
+
+_ENTRY_POINTS = ("value_and_grad", "hvp")
 
 
 @lru_cache(maxsize=2)
 def kernel(dtype: torch.dtype) -> Kernels:
-    """The C entry points for ``dtype`` (compiled on first use; KernelUnavailable if not)."""
+    """The C entry points for ``dtype`` as the target builds them (compiled on first use;
+    KernelUnavailable if not)."""
     return build_kernels(dtype)
+
+
+@lru_cache(maxsize=2)
+def builds(dtype: torch.dtype) -> tuple[Kernels, ...]:
+    """Every build a call may take for ``dtype``: the target's, and where its blocks are wider
+    than 4 row vectors (AVX-512's 6), one with 4 for the data sets 6 would pad further
+    (``mlp1.c`` gives the figures)."""
+    default = kernel(dtype)
+    if default.block_vectors <= 4:
+        return (default,)
+    return default, build_kernels(dtype, (("HG_R", "4"),))
+
+
+def for_rows(dtype: torch.dtype, n: int) -> Kernels:
+    """The build that pads ``n`` rows to the fewest (the wider blocks on a tie)."""
+    return min(builds(dtype), key=lambda k: (-(-n // k.block_rows) * k.block_rows, -k.block_rows))
 
 
 def build_kernels(dtype: torch.dtype, defines: tuple[tuple[str, str], ...] = ()) -> Kernels:
@@ -61,12 +90,17 @@ def build_kernels(dtype: torch.dtype, defines: tuple[tuple[str, str], ...] = ())
     size = ("HG_TBYTES", str(dtype.itemsize))
     lib = load(SOURCE, (("HG_T", ctype), size, ("HG_SUFFIX", suffix), *defines))
     fns = []
-    for name in Kernels._fields:
+    for name in _ENTRY_POINTS:
         fn = getattr(lib, f"hg_mlp1_{name}_{suffix}")
         fn.restype = ctypes.c_int
         fn.argtypes = [ctypes.c_int] * 4 + [ctypes.c_void_p] * 5
         fns.append(fn)
-    return Kernels(*fns)
+    sizes = []
+    for name in ("lanes", "block_vectors"):
+        fn = getattr(lib, f"hg_mlp1_{name}_{suffix}")
+        fn.restype, fn.argtypes = ctypes.c_int, []
+        sizes.append(fn())
+    return Kernels(*fns, *sizes)
 
 
 def hidden_width(p: int, d: int) -> int:
@@ -145,9 +179,9 @@ def _stacked(w: Tensor, x: Tensor, y: Tensor, u: Tensor | None = None) -> tuple[
     y = y.contiguous()
     out = torch.empty_like(flat)
     if u is None:  # gradient: the loss [C] beside it
-        fn, mid = kernel(w.dtype).value_and_grad, flat.new_empty(flat.shape[0])
+        fn, mid = for_rows(w.dtype, x.shape[0]).value_and_grad, flat.new_empty(flat.shape[0])
     else:
-        fn, mid = kernel(w.dtype).hvp, u.reshape(flat.shape).contiguous()
+        fn, mid = for_rows(w.dtype, x.shape[0]).hvp, u.reshape(flat.shape).contiguous()
     c = flat.shape[0]
     parts = min(torch.get_num_threads(), c)
     if parts <= 1:
