@@ -19,7 +19,8 @@
  * within noise), else 32 bytes (AVX2); -DHG_VBYTES=32 forces the narrower ones. D up to 16 is
  * specialised (loops over D unrolled); larger D takes the generic loop.
  *
- * Build: cc -O3 -march=native -fPIC -shared -DHG_T=float -DHG_SUFFIX=f32 mlp1.c (and double/f64).
+ * Build: cc -O3 -march=native -fPIC -shared -DHG_T=float -DHG_TBYTES=4 -DHG_SUFFIX=f32 mlp1.c
+ * (and double, 8, f64; hgbench/tasks/fused/build.py does it, once per machine).
  * relu(NaN) is NaN as in torch, so a diverged init's loss stays non-finite.
  */
 #include <stdlib.h>
