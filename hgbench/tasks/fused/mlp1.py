@@ -70,12 +70,11 @@ def kernel(dtype: torch.dtype) -> Kernels:
 @lru_cache(maxsize=2)
 def builds(dtype: torch.dtype) -> tuple[Kernels, ...]:
     """Every build a call may take for ``dtype``: the target's, and where its blocks are wider
-    than 4 row vectors (AVX-512's 6), one with 4 for the data sets 6 would pad further
-    (``mlp1.c`` gives the figures)."""
+    than 4 row vectors (AVX-512's 6), those of 4 up to it, for the data sets the wider blocks
+    would pad further (``mlp1.c`` gives the figures)."""
     default = kernel(dtype)
-    if default.block_vectors <= 4:
-        return (default,)
-    return default, build_kernels(dtype, (("HG_R", "4"),))
+    narrower = range(4, default.block_vectors)
+    return (default, *(build_kernels(dtype, (("HG_R", str(r)),)) for r in narrower))
 
 
 def for_rows(dtype: torch.dtype, n: int) -> Kernels:
