@@ -5,8 +5,8 @@
 ``vmap`` over a leading init dimension (:func:`~hgbench.methods.core.stacked.vmap_stacked`, in
 chunks of inits where that pays: :mod:`hgbench.bench.chunking`), masks diverged inits per step
 without a host synchronisation (``torch.where(alive, new, old)`` over the state tree) and
-records the step at which each diverged. The clock runs only around steps (and ``finalize``); evaluation
-and recording happen at the cadence ``eval_every``, outside the timed region.
+records the step at which each diverged. The clock runs only around steps (and ``finalize``);
+evaluation and recording happen at the cadence ``eval_every``, outside the timed region.
 """
 
 from __future__ import annotations

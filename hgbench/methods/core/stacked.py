@@ -18,6 +18,7 @@ bit for bit (tested).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +32,8 @@ from torch._C._functorch import (
 from torch._functorch.vmap import lazy_load_decompositions
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-_decompositions_loaded = False
+#: what ``torch.func.vmap`` calls on every call (it registers vmap's decompositions), once
+_load_decompositions = functools.cache(lazy_load_decompositions)
 
 
 def vmap_stacked(
@@ -43,10 +45,7 @@ def vmap_stacked(
     that is not a tensor, or leaves of unequal counts, is a ValueError naming ``what``."""
 
     def batched(tree: Any) -> Any:
-        global _decompositions_loaded
-        if not _decompositions_loaded:  # what torch.func.vmap does on every call
-            lazy_load_decompositions()
-            _decompositions_loaded = True
+        _load_decompositions()
         leaves, rebuild = flatten(tree)
         n = _count(leaves, what)
         level = _vmap_increment_nesting(n, randomness)

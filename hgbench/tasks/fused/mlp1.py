@@ -177,10 +177,11 @@ def _stacked(w: Tensor, x: Tensor, y: Tensor, u: Tensor | None = None) -> tuple[
     y = y.reshape(-1).to(w.dtype) if y.dim() != 1 or y.dtype != w.dtype else y
     y = y.contiguous()
     out = torch.empty_like(flat)
+    build = for_rows(w.dtype, x.shape[0])
     if u is None:  # gradient: the loss [C] beside it
-        fn, mid = for_rows(w.dtype, x.shape[0]).value_and_grad, flat.new_empty(flat.shape[0])
+        fn, mid = build.value_and_grad, flat.new_empty(flat.shape[0])
     else:
-        fn, mid = for_rows(w.dtype, x.shape[0]).hvp, u.reshape(flat.shape).contiguous()
+        fn, mid = build.hvp, u.reshape(flat.shape).contiguous()
     c = flat.shape[0]
     parts = min(torch.get_num_threads(), c)
     if parts <= 1:
