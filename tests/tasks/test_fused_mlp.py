@@ -86,16 +86,17 @@ def _hvp_oracle(problem, ws: torch.Tensor, us: torch.Tensor, batch) -> torch.Ten
 @pytest.mark.parametrize("rows", ["4", "5", "6"])
 @pytest.mark.parametrize("tail", [0, 1, 2, 3])
 def test_every_vector_width_equals_autograd(vbytes: str, rows: str, tail: int) -> None:
-    """The kernel built for SSE, AVX2 and AVX-512 widths (HG_VBYTES; the default follows the
-    compiler's target) and blocks of 4, 5 and 6 row vectors (HG_R: AVX2's, AVX-512's and between)
-    gives autograd's gradient and HVP, over one full block and 0-3 row vectors more (a second
+    """The rows-in-lanes kernel built for SSE, AVX2 and AVX-512 widths (HG_VBYTES; the default
+    follows the compiler's target) and blocks of 4, 5 and 6 row vectors (HG_R: AVX2's, AVX-512's
+    and between) gives autograd's gradient and HVP, over one full block and 0-3 row vectors more (a second
     block, padded), the last row vector itself padded."""
     lanes = int(vbytes) // 8  # float64
     problem = _problem(6, 7, lanes * (int(rows) + tail) - 1)
     ws = _inits(problem, 5) * 3.0
     us = torch.randn(ws.shape, dtype=ws.dtype, generator=torch.Generator().manual_seed(1))
     batch = problem.train_batch(0)
-    fns = mlp1.build_kernels(torch.float64, (("HG_VBYTES", vbytes), ("HG_R", rows)))
+    rows_in_lanes = ("HG_IL_MAX_D", "0")  # the gradient too (by default inits in the lanes)
+    fns = mlp1.build_kernels(torch.float64, (("HG_VBYTES", vbytes), ("HG_R", rows), rows_in_lanes))
     x, y = batch.inputs.contiguous(), batch.targets.reshape(-1).contiguous()
     loss, g, hv = ws.new_empty(5), torch.empty_like(ws), torch.empty_like(ws)
     mlp1._call(fns.value_and_grad, ws, x, y, loss, g)
@@ -104,6 +105,31 @@ def test_every_vector_width_equals_autograd(vbytes: str, rows: str, tail: int) -
     assert _rel_err(loss, ref_loss) < 1e-12
     assert _rel_err(g, ref_g) < 1e-10
     assert _rel_err(hv, _hvp_oracle(problem, ws, us, batch)) < 1e-10
+
+
+@pytest.mark.parametrize("vbytes", ["16", "32", "64"])
+def test_inits_in_the_lanes_equal_autograd(vbytes: str) -> None:
+    """The gradient with the inits in the lanes (D up to 16, the default), at each vector width:
+    a group of inits short of the lanes and one past them, rows in one tile and past whole
+    tiles of 16 by 0, 1 and 15, D where the tile's sums fill the registers, and a diverged init
+    beside finite ones (its lane alone non-finite)."""
+    lanes = int(vbytes) // 8  # float64
+    fns = mlp1.build_kernels(torch.float64, (("HG_VBYTES", vbytes),))
+    for d, n, inits in [(1, 5, 1), (6, 16, lanes + 1), (6, 47, lanes - 1 or 1), (13, 33, 3),
+                        (16, 31, lanes + 3), (8, 1, 2)]:  # fmt: skip
+        problem = _problem(d, 7, n, seed=d + n)
+        ws = _inits(problem, inits) * 3.0
+        batch = problem.train_batch(0)
+        x, y = batch.inputs.contiguous(), batch.targets.reshape(-1).contiguous()
+        loss, g = ws.new_empty(inits), torch.empty_like(ws)
+        mlp1._call(fns.value_and_grad, ws, x, y, loss, g)
+        ref_loss, ref_g = _oracle(problem, ws, batch)
+        assert _rel_err(loss, ref_loss) < 1e-12, (d, n, inits)
+        assert _rel_err(g, ref_g) < 1e-10, (d, n, inits)
+    ws[-1, 0] = float("nan")
+    mlp1._call(fns.value_and_grad, ws, x, y, loss, g)
+    assert not torch.isfinite(loss[-1]) and torch.isfinite(loss[:-1]).all()
+    assert _rel_err(g[:-1], ref_g[:-1]) < 1e-10
 
 
 @pytest.mark.parametrize("d", [1, 6, 17])

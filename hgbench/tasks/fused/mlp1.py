@@ -46,7 +46,7 @@ class Kernels(NamedTuple):
     value_and_grad: ctypes._CFuncPtr
     #: ``(C, N, D, H, X, y, W, U, HV) -> status``
     hvp: ctypes._CFuncPtr
-    #: SIMD lanes (rows per vector)
+    #: SIMD lanes (rows per vector; inits per vector in the gradient for D <= 16)
     lanes: int
     #: row vectors per block (``HG_R``)
     block_vectors: int
@@ -78,7 +78,9 @@ def builds(dtype: torch.dtype) -> tuple[Kernels, ...]:
 
 
 def for_rows(dtype: torch.dtype, n: int) -> Kernels:
-    """The build that pads ``n`` rows to the fewest (the wider blocks on a tie)."""
+    """The build that pads ``n`` rows to the fewest (the wider blocks on a tie): the HVP's and
+    the gradient's for D > 16, rows in the lanes. (The gradient for D <= 16 has the inits in the
+    lanes, pads no rows and is the same code in every build.)"""
     return min(builds(dtype), key=lambda k: (-(-n // k.block_rows) * k.block_rows, -k.block_rows))
 
 
