@@ -22,6 +22,8 @@ from hgbench.bench.chunking import (
 from hgbench.bench.loop import BatchedStepper, train
 from hgbench.methods import METHODS
 from hgbench.methods.core.hyper import sample_initial_hypers
+from hgbench.tasks import fused
+from hgbench.tasks.fused import mlp1
 from tests.batching import BATCHABLE, close, diabetes_float64
 
 N = 5
@@ -111,6 +113,31 @@ def test_step_bytes_counts_new_tensors_and_leaves_counters(problem) -> None:
     assert problem.counter.as_dict() == before
     assert torch.equal(torch.get_rng_state(), rng)
     assert total >= largest >= rows * 8  # at least one activation of the batch, float64
+
+
+def test_the_default_chunk_follows_the_path_the_batch_takes(problem, monkeypatch) -> None:
+    """The chunk is sized by a batched step's own tensors: with the fused kernel (nothing of
+    rows x H stored) a budget below one init's activations still steps every init in one call;
+    with the kernel off, autograd's activations set it."""
+    if fused.unavailable_reason(torch.float64) is not None:
+        pytest.skip("no C compiler: no fused kernel")
+    method = METHODS.get("fixed")()
+    hypers = sample_initial_hypers(seed=8, n=N)
+    stepper = BatchedStepper(problem, method, N, chunk=N)
+    s = stepper.init([problem.init_weights(k) for k in range(N)], problem.init_model_state(),
+                     hypers)  # fmt: skip
+    rows, d = problem.train_batch(0).inputs.shape
+    weights = s["w"].shape[1]
+    hidden = mlp1.hidden_width(weights, d)
+    _, unbatched = step_bytes(problem, method, s, 0)
+    _, batched = step_bytes(problem, method, s, 0, batched=True)
+    assert unbatched >= rows * hidden * 8 > weights * 8 == batched  # float64: [rows, H] against [P]
+    monkeypatch.setenv("HGBENCH_CHUNK_BYTES", str(2 * batched))
+    assert _run(problem, method, hypers, chunk=None)[1].chunk == 2  # 2 * P fits, not N * P
+    monkeypatch.setenv("HGBENCH_CHUNK_BYTES", str(N * weights * 8))
+    assert _run(problem, method, hypers, chunk=None)[1].chunk == N
+    monkeypatch.setenv("HGBENCH_FUSED", "0")
+    assert _run(problem, method, hypers, chunk=None)[1].chunk == MIN_CHUNK  # activations
 
 
 def test_default_chunk_is_the_budget_s(problem, monkeypatch) -> None:

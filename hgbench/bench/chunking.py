@@ -14,9 +14,10 @@ and `lorraine` on naval and kin8nm, 200 inits, took 5.55 CPU-h (suite estimate) 
 `random_search` 1.30 h in one call, 0.81 h at 256 MiB (`fixed`, whose tensors fit, unchanged).
 So the chunk size is chosen by this cost model, read at start-up:
 
-* the largest tensor one init's step creates (:func:`step_bytes`: one unbatched step,
-  traced once) against :func:`chunk_budget`: :data:`KEPT_BUDGET` where freed memory is kept,
-  else the mmap threshold; ``C = budget // largest`` within ``[MIN_CHUNK, N]``;
+* the largest tensor one init's step creates (:func:`step_bytes`: a batched step of two
+  inits, traced once: the path the batch takes, so a fused kernel's step counts what it
+  allocates, not autograd's activations) against :func:`chunk_budget`: :data:`KEPT_BUDGET`
+  where freed memory is kept, else the mmap threshold; ``C = budget // largest`` within ``[MIN_CHUNK, N]``;
 * on CUDA a batch is one call (launch-bound; no allocator issue).
 
 ``HGBENCH_CHUNK_BYTES`` sets the budget by hand (e.g. a cache size, to measure chunks).
@@ -37,6 +38,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from hgbench.bench.allocator import kept
+from hgbench.methods.core.stacked import vmap_stacked
 from hgbench.spec import CostCounter, Method, Problem, State
 
 #: the smallest automatic chunk: below it the per-call dispatch of vmap dominates
@@ -125,19 +127,36 @@ class _NewBytes(TorchDispatchMode):
         return out
 
 
-def step_bytes(problem: Problem, method: Method, state: State, t: int) -> tuple[int, int]:
-    """``(total, largest)`` bytes of the new tensors one init's step ``t`` creates (one
-    unbatched step of the first init of ``state``, traced and discarded; counters and RNG
-    left as they were)."""
-    one = tree_map(lambda x: x[0] if isinstance(x, Tensor) else x, state)
+def step_bytes(
+    problem: Problem, method: Method, state: State, t: int, *, batched: bool = False
+) -> tuple[int, int]:
+    """``(total, largest)`` bytes of the new tensors one init's step ``t`` creates: one
+    unbatched step of the first init of ``state``, or with ``batched`` a step of its first two
+    inits under ``vmap`` (the batched path as it runs, a problem's fused kernel included), per
+    init; traced and discarded, counters and RNG left as they were."""
     counts = problem.counter.as_dict()
     devices = [problem.device] if problem.device.type == "cuda" else []
     mode = _NewBytes()
-    with torch.random.fork_rng(devices=devices), mode:
-        method.step(problem, one, t)
-    for k, v in counts.items():
-        setattr(problem.counter, k, v)
-    return mode.bytes, mode.largest
+    k = 1
+    with torch.random.fork_rng(devices=devices):
+        if batched:
+            k = min(2, _leading(state))
+            few = tree_map(lambda x: x[:k] if isinstance(x, Tensor) else x, state)
+            step = vmap_stacked(lambda s: method.step(problem, s, t), f"inits of {method.key!r}")
+            with mode:
+                step(few)
+        else:
+            one = tree_map(lambda x: x[0] if isinstance(x, Tensor) else x, state)
+            with mode:
+                method.step(problem, one, t)
+    for name, v in counts.items():
+        setattr(problem.counter, name, v)
+    return mode.bytes // k, mode.largest // k
+
+
+def _leading(state: State) -> int:
+    """The number of stacked items (the leading size of the state's first tensor)."""
+    return next(x.shape[0] for x in tree_flatten(state)[0] if isinstance(x, Tensor))
 
 
 def choose_chunk(n: int, per_init_bytes: int, budget: int | None, device: torch.device) -> int:

@@ -180,7 +180,9 @@ class BatchedStepper(SingleStepper):
         stacked = _tree_stack(states)
         if self.chunk is None:
             budget = chunk_budget() if device.type == "cpu" else None
-            largest = step_bytes(self.problem, self.method, stacked, 0)[1] if budget else 0
+            largest = (
+                step_bytes(self.problem, self.method, stacked, 0, batched=True)[1] if budget else 0
+            )
             self.chunk = choose_chunk(self.n, largest, budget, device)
         return stacked
 
