@@ -53,8 +53,9 @@ _Static_assert(sizeof(T) == HG_TBYTES, "HG_TBYTES must be sizeof(HG_T)");
  * vector-extension forms compile to a compare, a mask-to-vector move and a logic op there):
  * max(0, p) returns p where p is NaN (the second operand where unordered), as torch. Side by
  * side on the UCI shapes (2-core Xeon, C = 200, float32), equal bit for bit: the gradient 14 %
- * faster on yacht, 18-21 % on kin8nm and power, 6-8 % on boston, energy, concrete, wine_red and
- * naval; the HVP 5-13 %. */
+ * faster on yacht, 18-21 % on kin8nm and power, 6-8 % on boston, energy and concrete; wine_red
+ * and naval within the noise (-7 % and -6 % in one run, +1 % and +6 % in another); the HVP
+ * 5-13 % faster on seven sets. */
 #if defined(__AVX512F__) && HG_VBYTES == 64
 #include <immintrin.h>
 #if HG_TBYTES == 4
