@@ -76,6 +76,10 @@ _Static_assert(sizeof(T) == HG_TBYTES, "HG_TBYTES must be sizeof(HG_T)");
 #endif
 #define CAT2(a, b) a##_##b
 #define CAT(a, b) CAT2(a, b)
+/* the specialised input widths D = 1..16: EACH_D(F) expands F once per D (each layout's
+ * functions and its dispatch table by D from the one list) */
+#define EACH_D(F) \
+    F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11) F(12) F(13) F(14) F(15) F(16)
 
 static T lanes_sum(vec v) {
     T s = 0;
@@ -408,14 +412,11 @@ static inline __attribute__((always_inline)) void one_group(
             }                                                                                    \
         }                                                                                        \
     }
-IL_GROUPS(1) IL_GROUPS(2) IL_GROUPS(3) IL_GROUPS(4) IL_GROUPS(5) IL_GROUPS(6) IL_GROUPS(7)
-IL_GROUPS(8) IL_GROUPS(9) IL_GROUPS(10) IL_GROUPS(11) IL_GROUPS(12) IL_GROUPS(13) IL_GROUPS(14)
-IL_GROUPS(15) IL_GROUPS(16)
+EACH_D(IL_GROUPS)
 
 typedef void (*groups_fn)(int, int, int, const T*, const T*, const T*, vec*, vec*, vec*, T*, T*);
-static const groups_fn GROUPS[17] = {
-    0, groups_1, groups_2, groups_3, groups_4, groups_5, groups_6, groups_7, groups_8,
-    groups_9, groups_10, groups_11, groups_12, groups_13, groups_14, groups_15, groups_16};
+#define GROUPS_ENTRY(DD) CAT(groups, DD),
+static const groups_fn GROUPS[17] = {0, EACH_D(GROUPS_ENTRY)};
 
 static int run_groups(int C, int N, int D, int H, const T* X, const T* y, const T* W, T* loss,
                       T* G) {
@@ -447,15 +448,12 @@ static int run_groups(int C, int N, int D, int H, const T* X, const T* y, const 
                                vec* acts, T* loss, T* G) {                                 \
         EACH_INIT(DD)                                                                      \
     }
-SPECIALISED(1) SPECIALISED(2) SPECIALISED(3) SPECIALISED(4) SPECIALISED(5) SPECIALISED(6)
-SPECIALISED(7) SPECIALISED(8) SPECIALISED(9) SPECIALISED(10) SPECIALISED(11) SPECIALISED(12)
-SPECIALISED(13) SPECIALISED(14) SPECIALISED(15) SPECIALISED(16)
+EACH_D(SPECIALISED)
 
 typedef void (*inits_fn)(int, int, int, int, const vec*, const vec*, const vec*, const T*,
                          const T*, vec*, vec*, T*, T*);
-static const inits_fn SPECIALISATIONS[17] = {
-    0, inits_1, inits_2, inits_3, inits_4, inits_5, inits_6, inits_7, inits_8,
-    inits_9, inits_10, inits_11, inits_12, inits_13, inits_14, inits_15, inits_16};
+#define INITS_ENTRY(DD) CAT(inits, DD),
+static const inits_fn SPECIALISATIONS[17] = {0, EACH_D(INITS_ENTRY)};
 
 static void inits_any(int C, int N, int D, int H, int NB, const vec* Xb, const vec* yb,
                       const vec* valid, const T* W, const T* U, vec* acc, vec* acts, T* loss,
