@@ -16,8 +16,13 @@ Measures, on one torch thread:
   rounds of ``--steps`` steps;
 * with ``--kernel``: the fused gradient kernel alone (its one C call for all inits) against
   the compute floor, per task;
-* with ``--compile``: ``torch.compile`` of the whole batch's vmapped step function against
-  eager, and its compile time;
+* with ``--compile``: the batched step compiled (``BatchedStepper(compile=True)``, what
+  ``hgbench run --compile-step`` runs) against the eager step with autograd and with the
+  fused kernel, and the compiled stepper's start-up;
+* with ``--fma-peak``: one thread's float32 FMA peak too (a C loop of independent vector
+  FMA chains, ``scripts/fma_peak.c``, built like the fused kernel), and each step against the
+  floor at that peak: a stricter floor than the GEMM's where the library's GEMM runs below
+  the machine's peak (on an AMD EPYC with AVX-512, MKL's at 60-78 % of it);
 * with ``--overhead``: where a batched step's time goes around the kernel, ms per step of all
   inits in one call: the step, the kernel alone, ``vmap`` of the identity over the step's state,
   the method's update under ``vmap`` and the same update on the stacked tensors directly.
@@ -26,17 +31,19 @@ Usage::
 
     HGBENCH_DATA=../shared/data python scripts/bench_roofline.py
     HGBENCH_DATA=../shared/data python scripts/bench_roofline.py --tasks uci_naval --reps 3
-    HGBENCH_DATA=../shared/data python scripts/bench_roofline.py --tasks uci_energy,uci_naval --compile
+    HGBENCH_DATA=../shared/data python scripts/bench_roofline.py --tasks uci_energy,uci_yacht --compile --steps 10 --reps 5
     HGBENCH_DATA=../shared/data python scripts/bench_roofline.py --tasks uci_yacht --overhead --reps 9
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import statistics
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -50,6 +57,7 @@ from hgbench.methods.core.hyper import sample_initial_hypers
 from hgbench.methods.core.stacked import vmap_stacked
 from hgbench.tasks import TASKS, fused
 from hgbench.tasks.fused import mlp1
+from hgbench.tasks.fused.build import load
 
 UCI = ["uci_boston", "uci_concrete", "uci_energy", "uci_kin8nm", "uci_naval", "uci_power",
        "uci_wine_red", "uci_yacht"]  # fmt: skip
@@ -70,6 +78,18 @@ def gemm_gflops(size: int, reps: int) -> float:
     b = torch.randn(size, size)
     out = torch.empty(size, size)
     return 2 * size**3 / _median_time(lambda: torch.mm(a, b, out=out), reps) / 1e9
+
+
+def fma_gflops(reps: int) -> float:
+    """One thread's float32 FMA peak (``scripts/fma_peak.c``), GFLOP/s: the best of ``reps``."""
+    fn = load(Path(__file__).with_name("fma_peak.c")).hg_fma_flops
+    fn.restype, fn.argtypes = ctypes.c_double, [ctypes.c_long]
+    best = 0.0
+    for _ in range(reps):
+        start = time.perf_counter()
+        flops = fn(10_000_000)
+        best = max(best, flops / (time.perf_counter() - start) / 1e9)
+    return best
 
 
 def stream_gbs(megabytes: int, reps: int) -> float:
@@ -185,18 +205,42 @@ def interleaved_ms(parts: dict, args: argparse.Namespace, after_round=None) -> d
     return {k: statistics.median(v) * 1e3 for k, v in times.items()}
 
 
-def compile_figures(task: str, args: argparse.Namespace) -> tuple[float, float, float]:
-    """``(compile + first call s, eager ms, compiled ms)`` per init-step of the vmapped step
-    function of the whole batch (``torch.compile``, default backend; step 0 repeated on the
-    same state, interleaved rounds)."""
-    problem, method, _, state = one_call_batch(task, args)
-    eager = torch.func.vmap(lambda s: method.step(problem, s, 0), randomness="same")
-    start = time.perf_counter()
-    compiled = torch.compile(eager)
-    compiled(state)
-    compile_s = time.perf_counter() - start
-    ms = interleaved_ms({"eager": lambda: eager(state), "compiled": lambda: compiled(state)}, args)
-    return compile_s, ms["eager"] / args.inits, ms["compiled"] / args.inits
+def compile_figures(task: str, args: argparse.Namespace) -> dict[str, float]:
+    """The batched step compiled (``BatchedStepper(compile=True)``, what ``--compile-step``
+    runs) against the eager step, for ``--inits`` inits of ``fixed`` in one call: the compiled
+    stepper's start-up (its init: compiling and the warm-up), and ms per init-step of the eager
+    step with autograd, the compiled step (always autograd) and the eager step with the fused
+    kernel, interleaved rounds of ``--steps`` steps."""
+    problem = TASKS.get(task)(scale="paper").build(data_dir=args.data_dir, dtype=torch.float32)
+    method = METHODS.get("fixed")()
+    n = args.inits
+    w0s = [problem.init_weights(k) for k in range(n)]
+    hypers = sample_initial_hypers(seed=0, n=n)
+    runs, startup = {}, 0.0
+    for label, compile_step, on in (("eager autograd", False, "0"), ("compiled", True, "0"),
+                                    ("eager fused", False, "1")):  # fmt: skip
+        with fused_switch(on):
+            start = time.perf_counter()
+            stepper = BatchedStepper(problem, method, n, chunk=n, compile=compile_step)
+            state = stepper.init(w0s, problem.init_model_state(), hypers)
+            if compile_step:
+                startup = time.perf_counter() - start
+            runs[label] = [stepper, stepper.step(state, 0), on, 1]
+
+    def part(label: str):  # noqa: ANN202
+        def one() -> None:
+            stepper, state, on, t = runs[label]
+            with fused_switch(on):
+                runs[label][1] = stepper.step(state, t)
+            runs[label][3] = t + 1
+            stepper.window = []
+
+        return one
+
+    ms = interleaved_ms({label: part(label) for label in runs}, args)
+    reason = runs["compiled"][0]._step_fn.reason
+    return {"startup_s": startup, **{k: v / n for k, v in ms.items()},
+            "did_compile": reason is None}  # fmt: skip
 
 
 def overhead_figures(task: str, args: argparse.Namespace) -> dict[str, float]:
@@ -243,9 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", type=lambda s: [int(x) for x in s.split(",") if x], default=[],
                         help="also these chunk sizes, e.g. 1,4,16,32 (a line per task)")  # fmt: skip
     parser.add_argument("--compile", action="store_true",
-                        help="also torch.compile of the batch's step function, per task")  # fmt: skip
+                        help="also the compiled batched step against eager, per task")  # fmt: skip
     parser.add_argument("--kernel", action="store_true",
                         help="also the fused gradient kernel alone per task (its C call only)")  # fmt: skip
+    parser.add_argument("--fma-peak", action="store_true",
+                        help="also this CPU's FMA peak and each step against it (x FMA floor)")  # fmt: skip
     parser.add_argument("--overhead", action="store_true",
                         help="also the parts of one batched step around the kernel, per task")  # fmt: skip
     parser.add_argument("--gemm", type=int, default=2048, help="GEMM size (2048)")
@@ -260,10 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     gemm = gemm_gflops(args.gemm, 5)
     stream = stream_gbs(args.stream_mb, 5)
     llc, shared = last_level_cache()
+    fma = fma_gflops(5) if args.fma_peak else None
     print(f"torch {torch.__version__}, 1 thread; GEMM {args.gemm}^3 fp32: {gemm:.1f} GFLOP/s; "
           f"stream (in-place mul, {args.stream_mb} MB): {stream:.1f} GB/s; last-level cache "
           f"{llc / 2**20:.0f} MiB shared by {shared} CPUs; freed memory kept: "
           f"{retain_freed_memory()}, chunk budget {chunk_budget()}")  # fmt: skip
+    if fma is not None:
+        print(f"FMA peak (scripts/fma_peak.c, best of 5): {fma:.1f} GFLOP/s; x FMA floor = "
+              "fused time / (flops / FMA peak)")  # fmt: skip
     print(
         f"batched fixed, N={args.inits}, float32; per init-step: flops (matmul), bytes of new "
         "tensors, compute floor = flops / GEMM (the GEMM GFLOP/s measured again in each timed "
@@ -271,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     head = (f"{'task':13s} {'rows':>6s} {'MFLOP':>7s} {'MB':>6s} {'floor ms':>8s} "
             f"{'stream ms':>9s} {'C':>4s} {'fused ms':>9s} {'x floor':>7s} {'% GEMM':>6s} "
-            f"{'C':>4s} {'autograd ms':>11s} {'x floor':>7s} {'GEMM':>5s}")  # fmt: skip
+            f"{'C':>4s} {'autograd ms':>11s} {'x floor':>7s} {'GEMM':>5s}"
+            + (f" {'x FMA':>6s}" if fma is not None else ""))  # fmt: skip
     print(head)
     print("-" * len(head))
     for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
@@ -283,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['fused'] * 1e3:9.3f} {r['fused'] / floor:7.2f} "
               f"{100 * floor / r['fused']:6.1f} {r['chunk_autograd']:4d} "
               f"{r['autograd'] * 1e3:11.3f} {r['autograd'] / floor:7.2f} "
-              f"{r['gemm']:5.1f}", flush=True)  # fmt: skip
+              f"{r['gemm']:5.1f}"
+              + (f" {r['fused'] * fma * 1e9 / r['flops']:6.2f}" if fma is not None else ""),
+              flush=True)  # fmt: skip
         if args.sweep:
             print("  chunk sweep (ms per init-step): " + ", ".join(
                 f"C={c} {r[f'C={c}'] * 1e3:.3f}" for c in args.sweep))  # fmt: skip
@@ -295,11 +348,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{task:13s} {ms:.4f} ms, {ms / floor:.2f}x the compute floor "
                   f"(GEMM {gflops:.1f} GFLOP/s)", flush=True)  # fmt: skip
     if args.compile:
-        print("torch.compile of the vmapped step of all inits (fixed), per init-step:")
+        print("the batched step compiled (--compile-step) against eager, fixed, ms per init-step:")
         for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
-            compile_s, eager_ms, compiled_ms = compile_figures(task, args)
-            print(f"{task:13s} compile + first call {compile_s:6.1f} s; eager {eager_ms:.3f} ms, "
-                  f"compiled {compiled_ms:.3f} ms ({eager_ms / compiled_ms:.2f}x)", flush=True)  # fmt: skip
+            r = compile_figures(task, args)
+            print(f"{task:13s} compiled start-up {r['startup_s']:6.1f} s"
+                  f"{'' if r['did_compile'] else ' (did not compile: eager)'}; eager autograd "
+                  f"{r['eager autograd']:.4f}, compiled {r['compiled']:.4f} "
+                  f"({r['eager autograd'] / r['compiled']:.2f}x), eager fused kernel "
+                  f"{r['eager fused']:.4f}", flush=True)  # fmt: skip
     if args.overhead:
         print(
             f"one batched fixed step of {args.inits} inits in one call and its parts, ms per step:"

@@ -71,6 +71,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=lambda s: [int(x) for x in _csv(s)], help="e.g. 0,1,2")
     p.add_argument("--scale", choices=["small", "paper"], help="override the suite's scale")
     p.add_argument("--batch-inits", type=_positive_int, help="train N paired inits as one batch")
+    p.add_argument(
+        "--compile-step", action="store_true",
+        help="compile the batched step with torch.compile (with --batch-inits N > 1; eager, "
+        "with a warning, for a method whose step does not compile); part of a run's identity",
+    )  # fmt: skip
     p.add_argument("--executor", choices=["local", "ray"], default="local")
     p.add_argument("--address", help="Ray cluster address (with --executor ray)")
     p.add_argument(
@@ -152,7 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     runs = suite.expand(
         tasks=args.task, methods=args.method, inits=args.inits, explicit_inits=args.init,
         seeds=args.seeds, batch_inits=args.batch_inits, device=device, threads=threads,
-        data_dir=args.data_dir,
+        data_dir=args.data_dir, compile_step=args.compile_step,
     )  # fmt: skip
     if not runs:
         raise ValueError("nothing to run: the suite and filters select no runs")

@@ -81,8 +81,8 @@ class RunConfig:
     batched CPU runs the gradient's implementation (``hgbench.tasks.fused.identity``: the fused
     kernel's source digest, or ``"autograd"``; recorded for every batched CPU run, since which
     models take the kernel is known only once the task is built: a kernel change re-runs
-    batched runs that did not use it, and never reuses one that did). A stored run is reused
-    only when all match.
+    batched runs that did not use it, and never reuses one that did), and whether the batched
+    step was compiled (``compile_step``). A stored run is reused only when all match.
     """
 
     task: str
@@ -98,6 +98,8 @@ class RunConfig:
     device: str = "cpu"
     batch_size: int = 1
     threads: int = 1
+    #: the batched step compiled with torch.compile (hgbench.bench.compiled); batched runs only
+    compile_step: bool = False
     train_split: str = "train"
     #: explicit initial hyperparameters (lr, weight_decay, momentum); None: sampled
     init_values: dict[str, float] | None = None
@@ -117,6 +119,11 @@ class RunConfig:
             )
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
             raise ValueError(f"threads must be an integer >= 1, got {self.threads!r}")
+        if self.compile_step and self.batch_size < 2:
+            raise ValueError(
+                "compile_step compiles the batched step: it needs a batch of paired inits "
+                f"(batch_size >= 2, --batch-inits N), got batch_size {self.batch_size}"
+            )
 
     @property
     def seeds(self) -> dict[str, int]:
@@ -163,6 +170,8 @@ class RunConfig:
         }
         if self.batch_size > 1 and self.device == "cpu":  # batched CPU gradients may be fused
             identity["gradient_kernel"] = fused.identity(getattr(torch, self.dtype))
+        if self.compile_step:  # only then: the eager runs' identities stay as they were
+            identity["step"] = "torch.compile"
         return identity
 
     @cached_property

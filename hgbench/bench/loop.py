@@ -12,6 +12,7 @@ evaluation and recording happen at the cadence ``eval_every``, outside the timed
 from __future__ import annotations
 
 import math
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from hgbench.bench.chunking import (
     step_bytes,
 )
 from hgbench.bench.clock import StepClock, Timings
+from hgbench.bench.compiled import CompiledStep
 from hgbench.methods.core.stacked import vmap_stacked
 from hgbench.spec import InitialHyper, Method, Problem, State
 
@@ -127,6 +129,9 @@ class SingleStepper:
     def finalize(self, state: State) -> State:
         return self.method.finalize(self.problem, state)
 
+    def close(self) -> None:
+        """The end of the run (a batched stepper drops its compiled graphs)."""
+
     def check(self, step: int, hyper: dict[str, list[float]]) -> list[float]:
         """Mean train loss of the window per init; marks inits that diverged (host sync)."""
         losses = torch.stack(self.window).reshape(len(self.window), -1)
@@ -153,12 +158,23 @@ class SingleStepper:
 class BatchedStepper(SingleStepper):
     """N paired inits stacked along a leading dimension and stepped under ``vmap``, ``chunk``
     inits per call (default: chosen at ``init`` by :func:`~hgbench.bench.chunking.choose_chunk`,
-    from the largest tensor one init's step creates; ``chunk >= n`` is one call)."""
+    from the largest tensor one init's step creates; ``chunk >= n`` is one call). With
+    ``compile``, the step is :class:`~hgbench.bench.compiled.CompiledStep` (``torch.compile``;
+    eager where it does not compile)."""
 
-    def __init__(self, problem: Problem, method: Method, n: int, chunk: int | None = None) -> None:
+    def __init__(
+        self, problem: Problem, method: Method, n: int, chunk: int | None = None,
+        compile: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__(problem, method)
         self.n = n
         self.chunk = chunk
+        what = f"inits of {method.key!r}"
+
+        def eager(state: State, t: int) -> Any:
+            return vmap_stacked(lambda s: self._step_one(s, t), what)(state)
+
+        self._step_fn = CompiledStep(problem, self._step_one, eager, what) if compile else None
         self.alive = [True] * n
         self.diverged_at = [None] * n
         self.alive_t: Tensor | None = None
@@ -184,18 +200,27 @@ class BatchedStepper(SingleStepper):
                 step_bytes(self.problem, self.method, stacked, 0, batched=True)[1] if budget else 0
             )
             self.chunk = choose_chunk(self.n, largest, budget, device)
+        if self._step_fn is not None:
+            copy = tree_map(torch.clone, stacked)
+            self._step_fn.warm_up(
+                lambda t: self._chunked(lambda s: self._step_fn(s, t), copy, vmapped=True), device
+            )
         return stacked
 
-    def _chunked(self, fn: Any, state: State) -> Any:
-        """``fn`` vmapped over the inits of ``state``, ``self.chunk`` inits per call (the cost
-        counters, issued once per call, count once: they are per init)."""
-        vmapped = vmap_stacked(fn, f"inits of {self.method.key!r}")
+    def _chunked(self, fn: Any, state: State, vmapped: bool = False) -> Any:
+        """``fn`` vmapped over the inits of ``state`` (already a function of stacked inits when
+        ``vmapped``), ``self.chunk`` inits per call (the cost counters, issued once per call,
+        count once: they are per init)."""
+        vmapped = fn if vmapped else vmap_stacked(fn, f"inits of {self.method.key!r}")
         chunk = self.chunk or self.n
         with counted_once(self.problem.counter, len(bounds(self.n, chunk))):
             return chunked(vmapped, state, self.n, chunk, self.problem.device)
 
     def step(self, state: State, t: int) -> State:
-        new, loss, hyper = self._chunked(lambda s: self._step_one(s, t), state)
+        if self._step_fn is None:
+            new, loss, hyper = self._chunked(lambda s: self._step_one(s, t), state)
+        else:
+            new, loss, hyper = self._chunked(lambda s: self._step_fn(s, t), state, vmapped=True)
         self.contract(state, new, loss, t)
         finite = torch.isfinite(loss)
         for v in hyper.values():  # on the stacked tensors: a few µs an op, against 15-30 under vmap
@@ -233,6 +258,10 @@ class BatchedStepper(SingleStepper):
 
     def finalize(self, state: State) -> State:
         return self._chunked(lambda s: self.method.finalize(self.problem, s), state)
+
+    def close(self) -> None:
+        if self._step_fn is not None:
+            self._step_fn.close()
 
     def check(self, step: int, hyper: dict[str, list[float]]) -> list[float]:
         losses = torch.stack(self.window)
@@ -289,6 +318,7 @@ def train(
     batched: bool,
     memory_baseline: int = 0,
     chunk: int | None = None,
+    compile_step: bool = False,
 ) -> TrainResult:
     """Train ``len(w0s)`` paired inits (together when ``batched``) and record their curves.
 
@@ -299,12 +329,16 @@ def train(
     and the first step of each phase) apart from steady state. The first step of each phase
     is also where the state contract is checked (:func:`check_structure`). ``chunk``: inits
     per vmapped call when batched (default: chosen at start-up, see ``BatchedStepper``).
+    ``compile_step``: the batched step compiled (:mod:`hgbench.bench.compiled`; one by one it
+    stays eager).
     """
     n = len(w0s)
     if not batched and n != 1:
         raise ValueError("unbatched training takes exactly one init")
     stepper = (
-        BatchedStepper(problem, method, n, chunk) if batched else SingleStepper(problem, method)
+        BatchedStepper(problem, method, n, chunk, compile=compile_step)
+        if batched
+        else SingleStepper(problem, method)
     )
     results = [InitResult() for _ in range(n)]
     problem.counter.reset()
@@ -337,46 +371,52 @@ def train(
         eval_time += clock.now() - te
         clock.resume()
 
-    with clock.init():
-        state = stepper.init(w0s, problem.init_model_state(), hypers)
-    record(0, state)
-    steps = 0
-    for t in range(budget):
-        phase = method.phase(t)
-        with clock.step(t, phase):
-            state = stepper.step(state, t)
-        steps = t + 1
-        if steps % eval_every == 0 or steps == budget:
-            record(steps, state)
-            if not any(stepper.alive):
-                break
-    with clock.finalize():
-        state = stepper.finalize(state)
-    te = clock.now()
-    final = {s: _floats(stepper.evaluate(state, s)) for s in ("train", "val", "test")}
-    final_hyper = _floats(stepper.hyperparameters(state))
-    eval_time += clock.now() - te
-    timings = clock.timings()
-    phase_rows = _phase_records(timings, steps, n) if method.has_phases else []
-    for i, res in enumerate(results):
-        res.records.extend(phase_rows)
-        res.final_hyper = {k: v[i] for k, v in final_hyper.items()}
-        if stepper.alive[i]:
-            res.steps_done = steps
-            res.final = {
-                "final_train_loss": final["train"]["loss"][i],
-                "final_val_loss": final["val"]["loss"][i],
-                "final_test_loss": final["test"]["loss"][i],
-                "final_test_metric": final["test"][problem.metric][i],
-            }
-        else:
-            res.status = "diverged"
-            res.diverged_step = stepper.diverged_at[i]
-            res.steps_done = (res.diverged_step or 0) + 1
-            res.final = dict.fromkeys(FINAL_KEYS, math.nan)
-    return TrainResult(
-        results, timings, eval_time, problem.counter.as_dict(), clock.run_peak_bytes(), state_bytes
-    )
+    with closing(stepper):  # a compiled step's graphs go with the run
+        with clock.init():
+            state = stepper.init(w0s, problem.init_model_state(), hypers)
+        record(0, state)
+        steps = 0
+        for t in range(budget):
+            phase = method.phase(t)
+            with clock.step(t, phase):
+                state = stepper.step(state, t)
+            steps = t + 1
+            if steps % eval_every == 0 or steps == budget:
+                record(steps, state)
+                if not any(stepper.alive):
+                    break
+        with clock.finalize():
+            state = stepper.finalize(state)
+        te = clock.now()
+        final = {s: _floats(stepper.evaluate(state, s)) for s in ("train", "val", "test")}
+        final_hyper = _floats(stepper.hyperparameters(state))
+        eval_time += clock.now() - te
+        timings = clock.timings()
+        phase_rows = _phase_records(timings, steps, n) if method.has_phases else []
+        for i, res in enumerate(results):
+            res.records.extend(phase_rows)
+            res.final_hyper = {k: v[i] for k, v in final_hyper.items()}
+            if stepper.alive[i]:
+                res.steps_done = steps
+                res.final = {
+                    "final_train_loss": final["train"]["loss"][i],
+                    "final_val_loss": final["val"]["loss"][i],
+                    "final_test_loss": final["test"]["loss"][i],
+                    "final_test_metric": final["test"][problem.metric][i],
+                }
+            else:
+                res.status = "diverged"
+                res.diverged_step = stepper.diverged_at[i]
+                res.steps_done = (res.diverged_step or 0) + 1
+                res.final = dict.fromkeys(FINAL_KEYS, math.nan)
+        return TrainResult(
+            results,
+            timings,
+            eval_time,
+            problem.counter.as_dict(),
+            clock.run_peak_bytes(),
+            state_bytes,
+        )
 
 
 def _phase_records(timings: Timings, step: int, n: int) -> list[Record]:

@@ -137,6 +137,7 @@ class Suite:
         device: str = "cpu",
         threads: int = 1,
         data_dir: str | None = None,
+        compile_step: bool = False,
     ) -> list[RunConfig]:
         """Run configs of this suite (at its current scale), optionally filtered.
 
@@ -184,6 +185,7 @@ class Suite:
                     device=device,
                     batch_size=max(1, min(batch, len(init_values))),
                     threads=threads,
+                    compile_step=compile_step,
                     train_split=self.baseline_train_split if baseline else "train",
                     init_values=init_values[k],
                     init_ranges=ranges,

@@ -146,6 +146,7 @@ def _execute(item: WorkItem) -> tuple[list[dict], list[tuple], dict | None]:
         result = train(
             problem, method, w0s, [r.initial_hyper() for r in group], budget=budget,
             eval_every=eval_every, batched=batched, memory_baseline=probe.baseline,
+            compile_step=cfg.compile_step,
         )  # fmt: skip
         peak = probe.peak(result.cuda_peak_bytes)
         shared = _shared_figures(problem, method, result, budget, peak, probe)

@@ -139,3 +139,35 @@ def warm_variants(task: str, variants: list[tuple[str, dict]], *, device: str, *
     for key, settings in variants:
         warm = run_configs(task, key, settings, 2, steps=2, device=device, **kw)
         execute(WorkItem(tuple(replace(r, budget_steps=2) for r in warm)))
+
+
+def compiled_vs_eager(task: str, method: str, settings: dict, n: int, *, steps: int,
+                      device: str, **kw: Any) -> dict[str, Any]:  # fmt: skip
+    """One batch of ``n`` paired inits with the eager step and with the compiled one
+    (``RunConfig.compile_step``), in this process: steady ms per step of the batch, start-up
+    (compiling included), the largest relative difference of the final metrics between the
+    two, and whether the step compiled (else the warning's reason)."""
+    import warnings
+
+    out: dict[str, Any] = {"method": method, "N": n, "steps": steps}
+    finals = {}
+    for mode, compile_step in (("eager", False), ("compiled", True)):
+        cfgs = [replace(c, compile_step=compile_step)
+                for c in run_configs(task, method, settings, n, steps=steps, device=device, **kw)]  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _, result = in_process(WorkItem(tuple(cfgs)))
+        off = [str(w.message) for w in caught if "compiled step off" in str(w.message)]
+        batch = result["batch"] or {}
+        out[mode] = {"steady_ms_per_step": 1e3 * batch.get("step_time_s", math.nan),
+                     "startup_s": batch.get("startup_time_s", math.nan),
+                     "status": statuses(result["runs"])}  # fmt: skip
+        if compile_step:
+            out[mode]["compiled"] = not off
+            out[mode]["reason"] = off[0] if off else None
+        finals[mode] = [r.get("final_val_loss", math.nan) for r in result["runs"]]
+    diffs = [abs(a - b) / max(abs(b), 1e-30) for a, b in zip(finals["compiled"], finals["eager"],
+                                                            strict=True)]  # fmt: skip
+    out["max_rel_diff_final_val_loss"] = max(diffs) if diffs else math.nan
+    out["speedup"] = out["eager"]["steady_ms_per_step"] / out["compiled"]["steady_ms_per_step"]
+    return out

@@ -70,6 +70,22 @@ def _batched(rec: dict[str, Any]) -> list[str]:
     return out + _table(head, rows)
 
 
+def _compiled(rec: dict[str, Any]) -> list[str]:
+    out = [f"Task {rec.get('task')}: one batch with the eager step, then compiled "
+           "(`--compile-step`); steady ms per step of the batch.", ""]  # fmt: skip
+    rows = []
+    for r in rec.get("rows", []):
+        e, c = r.get("eager", {}), r.get("compiled", {})
+        rows.append([r["method"], str(r["N"]), _f(e.get("steady_ms_per_step")),
+                     _f(c.get("steady_ms_per_step")), _f(r.get("speedup"), ".2f"),
+                     _f(e.get("startup_s"), ".1f"), _f(c.get("startup_s"), ".1f"),
+                     _f(r.get("max_rel_diff_final_val_loss"), ".1e"),
+                     "yes" if c.get("compiled") else f"no: {c.get('reason')}"[:120]])  # fmt: skip
+    head = ["method", "N", "eager ms", "compiled ms", "x", "eager start-up s",
+            "compiled start-up s", "max rel. diff (final val loss)", "compiled"]  # fmt: skip
+    return out + _table(head, rows)
+
+
 def _suite(rec: dict[str, Any]) -> list[str]:
     if not rec.get("rows"):
         return [f"No batch measured ({rec.get('status')}).", ""]
@@ -130,6 +146,10 @@ def markdown(report: dict[str, Any]) -> str:
     if report["steps"].get("batched_inits", {}).get("methods"):
         lines += ["## Batched inits against one by one", ""] + _batched(
             report["steps"]["batched_inits"]
+        )
+    if report["steps"].get("compiled_step", {}).get("rows"):
+        lines += ["## The compiled batched step against eager", ""] + _section(
+            _compiled, report["steps"]["compiled_step"]
         )
     if "suite_total" in report["steps"]:
         lines += ["## Clarke UCI suite estimate", ""] + _section(

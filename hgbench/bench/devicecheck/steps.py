@@ -89,6 +89,28 @@ def batched_inits(ctx: StepContext) -> dict[str, Any]:
     return out
 
 
+#: the compiled batched step against eager: inits and steps (full / --tiny)
+COMPILED_N, TINY_COMPILED_N = 100, 4
+COMPILED_STEPS, TINY_COMPILED_STEPS = 100, 6
+
+
+def compiled_step(ctx: StepContext) -> dict[str, Any]:
+    """The batched step compiled (``torch.compile``) against eager on the UCI Energy shapes."""
+    _prepare(ctx)
+    tiny = ctx.options.tiny
+    n, steps = (TINY_COMPILED_N, TINY_COMPILED_STEPS) if tiny else (COMPILED_N, COMPILED_STEPS)
+    out: dict[str, Any] = {"task": synthetic_key("uci_energy"), "rows": []}
+    methods = list(batched.METHOD_SETTINGS.items())
+    for method, settings in methods[:1] if tiny else methods:  # --tiny: fixed alone
+        if ctx.time_left() < 0:
+            break
+        out["rows"].append(batched.compiled_vs_eager(
+            synthetic_key("uci_energy"), method, settings, n, steps=steps,
+            device=ctx.options.device))  # fmt: skip
+        ctx.save(out)
+    return out
+
+
 def suite_total(ctx: StepContext) -> dict[str, Any]:
     """The Clarke UCI suite estimated as ``scripts/bench_batched.py --suite-total`` does it."""
     _prepare(ctx)
@@ -127,9 +149,9 @@ def summarise_suite(out: dict[str, Any]) -> None:
 
 #: shares of the budget (GPU: by the expected cost; --tiny: about even)
 WEIGHTS = {"uci_energy": 4.0, "fashion_mnist": 5.0, "cifar10": 15.0, "ptb": 20.0,
-           "batched_inits": 10.0, "suite_total": 22.0}  # fmt: skip
+           "batched_inits": 10.0, "compiled_step": 6.0, "suite_total": 22.0}  # fmt: skip
 TINY_WEIGHTS = {"uci_energy": 3.0, "fashion_mnist": 3.0, "cifar10": 5.0, "ptb": 5.0,
-                "batched_inits": 4.0, "suite_total": 6.0}  # fmt: skip
+                "batched_inits": 4.0, "compiled_step": 4.0, "suite_total": 6.0}  # fmt: skip
 
 
 def warm_parent() -> None:
@@ -152,5 +174,6 @@ def all_steps(options: Any) -> list[Step]:
     w = TINY_WEIGHTS if options.tiny else WEIGHTS
     steps += [Step(f"paper_{t}", w[t], partial(paper_task, t)) for t in paper.TASK_KEYS]
     steps += [Step("batched_inits", w["batched_inits"], batched_inits),
+              Step("compiled_step", w["compiled_step"], compiled_step),
               Step("suite_total", w["suite_total"], suite_total)]  # fmt: skip
     return steps

@@ -62,7 +62,11 @@ def value_and_grad(
 
 def _under_vmap_only(*tensors: Tensor) -> bool:
     """Whether only ``vmap`` transforms are active and no tensor carries autograd history
-    beneath them: where a problem's fused kernels serve (nothing differentiates them)."""
+    beneath them: where a problem's fused kernels serve (nothing differentiates them). Never
+    while ``torch.compile`` traces: the kernels are C calls it cannot trace (a compiled step
+    takes autograd)."""
+    if torch.compiler.is_compiling():
+        return False
     stack = get_interpreter_stack()
     if not stack or any(i.key() != TransformType.Vmap for i in stack):
         return False
@@ -113,7 +117,10 @@ def hvp(
     two gradients, as theory says). Under ``vmap`` alone, on tensors nothing differentiates
     through, it is the problem's fused kernel where it has one
     (:meth:`hgbench.spec.Problem.fused_hvp`). Otherwise under ``vmap``/``grad`` it is
-    ``jvp(grad(loss))``.
+    ``jvp(grad(loss))``; while ``torch.compile`` traces (a compiled batched step,
+    :mod:`hgbench.bench.compiled`) it is ``vjp(grad(loss))`` (the same product, the Hessian
+    being symmetric, equal to rounding: torch 2.13's compiler fails on forward mode there,
+    with a meta and a CPU tensor in one op).
     """
     problem.counter.add(hvp=1)
     if peek_interpreter_stack() is None and not (w.requires_grad or v.requires_grad):
@@ -131,6 +138,8 @@ def hvp(
     def g(w_: Tensor) -> Tensor:
         return grad(lambda x: problem.loss(x, mstate, batch, stream)[0])(w_)
 
+    if torch.compiler.is_compiling():  # forward mode fails to trace there: reverse over reverse
+        return vjp(g, w)[1](v)[0]
     return jvp(g, (w,), (v,))[1]
 
 
