@@ -23,8 +23,10 @@ A compiled step takes autograd (the fused CPU kernels are C calls it cannot trac
 step's to rounding (``tests/bench/test_compiled_step.py``: every batchable method, float64).
 Compiling is start-up: it happens in the warm-up, inside the batch's ``init`` (and in the first
 step of a phase that takes a new branch), which the clock times apart from steady state. Where
-a method's step does not compile (a graph break, an op the compiler lacks, no C++ compiler for
-the CPU backend), the step stays eager, with a one-line warning saying why.
+a step does not compile (a graph break, an op the compiler lacks, no C++ compiler for the CPU
+backend; with torch 2.13 random search's members, and a minibatch task's data order, drawn from
+a ``torch.Generator`` made inside the step), it stays eager, with a one-line warning saying
+why.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Under ``torch.func.vmap`` over N paired inits, autograd computes an MLP's gradie
 activations (``[N, rows, H]`` per layer), which on the UCI data sets streams hundreds of MB
 through memory per step; the arithmetic is a small fraction of that. The kernel here computes
 every init's loss and exact gradient (or Hessian-vector product) in one pass over the rows,
-with nothing of size rows x H stored (``mlp1.c``); the gradient alone takes 1.2-2.3x the CPU's
-large-GEMM time for the same flops (``docs/roofline.md``).
+with nothing of size rows x H stored (``mlp1.c``); the gradient alone takes 0.7-2.3x the time
+of the CPU's large GEMM for the same flops, by machine and data set (``docs/roofline.md``).
 
 It applies to a :class:`~hgbench.tasks.base.SupervisedProblem` whose model is exactly
 ``mlp([D, H, 1])`` with ReLU (the UCI regressors), whose loss is
