@@ -77,8 +77,8 @@ class CompiledStep:
         self.problem.counter = self.scratch
         try:
             out = self.compiled(state, t)
-        except Exception as exc:  # noqa: BLE001 - the eager step raises again what is no
-            self.problem.counter = real  # compile error (a bad state, a method's own check)
+        except Exception as exc:  # noqa: BLE001 - what is not a compile error (a method's own
+            self.problem.counter = real  # check, a bad state) the eager step raises again
             self.compiled = None
             self.reason = _first_line(exc)
             _warn_once(self.what, self.reason)
