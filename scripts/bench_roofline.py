@@ -238,7 +238,7 @@ def compile_figures(task: str, args: argparse.Namespace) -> dict[str, float]:
         return one
 
     ms = interleaved_ms({label: part(label) for label in runs}, args)
-    reason = runs["compiled"][0]._step_fn.reason
+    reason = runs["compiled"][0]._compiled.reason
     return {"startup_s": startup, **{k: v / n for k, v in ms.items()},
             "did_compile": reason is None}  # fmt: skip
 

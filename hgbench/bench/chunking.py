@@ -134,11 +134,9 @@ def step_bytes(
     unbatched step of the first init of ``state``, or with ``batched`` a step of its first two
     inits under ``vmap`` (the batched path as it runs, a problem's fused kernel included), per
     init; traced and discarded, counters and RNG left as they were."""
-    counts = problem.counter.as_dict()
-    devices = [problem.device] if problem.device.type == "cuda" else []
     mode = _NewBytes()
     k = 1
-    with torch.random.fork_rng(devices=devices):
+    with discarded(problem):
         if batched:
             k = min(2, _leading(state))
             few = tree_map(lambda x: x[:k] if isinstance(x, Tensor) else x, state)
@@ -149,8 +147,6 @@ def step_bytes(
             one = tree_map(lambda x: x[0] if isinstance(x, Tensor) else x, state)
             with mode:
                 method.step(problem, one, t)
-    for name, v in counts.items():
-        setattr(problem.counter, name, v)
     return mode.bytes // k, mode.largest // k
 
 
@@ -190,6 +186,18 @@ def chunked(fn: Callable[[Any], Any], tree: Any, n: int, chunk: int, device: tor
             (torch.cuda.set_rng_state(rng, device) if cuda else torch.set_rng_state(rng))
         outs.append(fn(tree_map(lambda x, a=a, b=b: x[a:b], tree)))
     return tree_map(lambda *xs: torch.cat(xs), *outs)
+
+
+@contextmanager
+def discarded(problem: Problem) -> Iterator[None]:
+    """Calls that are no step of the run (a traced step, a warm-up): the problem's cost counts
+    and the random state (the CPU's, and the problem's CUDA device's) are put back after."""
+    counts = problem.counter.as_dict()
+    devices = [problem.device] if problem.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+    for name, v in counts.items():
+        setattr(problem.counter, name, v)
 
 
 @contextmanager

@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from hgbench.bench.chunking import discarded
 from hgbench.spec import CostCounter, Problem, State
 
 
@@ -95,16 +96,13 @@ class CompiledStep:
         torch._dynamo.reset_code(self._code)
         self.compiled = None
 
-    def warm_up(self, call: Callable[[int], Any], device: torch.device) -> None:
+    def warm_up(self, call: Callable[[int], Any]) -> None:
         """``call(t)`` (the batch's step at ``t`` on a throwaway copy of its state) for t = 0
         and 1, with the random state and the cost counters put back after: the compiles of
         the first graph and of its symbolic ``t`` happen here."""
-        counts = self.problem.counter.as_dict()
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with discarded(self.problem):
             for t in (0, 1):
                 call(t)
-        for k, v in counts.items():
-            setattr(self.problem.counter, k, v)
 
 
 def _own_code(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -174,12 +174,14 @@ class BatchedStepper(SingleStepper):
         def eager(state: State, t: int) -> Any:
             return vmap_stacked(lambda s: self._step_one(s, t), what)(state)
 
-        self._step_fn = CompiledStep(problem, self._step_one, eager, what) if compile else None
+        self._compiled = CompiledStep(problem, self._step_one, eager, what) if compile else None
+        #: the step of the stacked inits at ``t``: compiled, or eager under ``vmap_stacked``
+        self._step_fn = self._compiled or eager
         self.alive = [True] * n
         self.diverged_at = [None] * n
         self.alive_t: Tensor | None = None
         self.diverged_t: Tensor | None = None
-        self._hyper = vmap_stacked(method.hyperparameters, f"inits of {method.key!r}")
+        self._hyper = vmap_stacked(method.hyperparameters, what)
         #: while no init has diverged, a CPU step whose inits all stay finite skips the freeze
         #: (a host check costs nothing there; on CUDA it would synchronise: always freeze)
         self._none_frozen = problem.device.type == "cpu"
@@ -200,11 +202,10 @@ class BatchedStepper(SingleStepper):
                 step_bytes(self.problem, self.method, stacked, 0, batched=True)[1] if budget else 0
             )
             self.chunk = choose_chunk(self.n, largest, budget, device)
-        if self._step_fn is not None:
+        if self._compiled is not None:
             copy = tree_map(torch.clone, stacked)
-            self._step_fn.warm_up(
-                lambda t: self._chunked(lambda s: self._step_fn(s, t), copy, vmapped=True), device
-            )
+            self._compiled.warm_up(lambda t: self._chunked(lambda s: self._step_fn(s, t), copy,
+                                                           vmapped=True))  # fmt: skip
         return stacked
 
     def _chunked(self, fn: Any, state: State, vmapped: bool = False) -> Any:
@@ -217,10 +218,7 @@ class BatchedStepper(SingleStepper):
             return chunked(vmapped, state, self.n, chunk, self.problem.device)
 
     def step(self, state: State, t: int) -> State:
-        if self._step_fn is None:
-            new, loss, hyper = self._chunked(lambda s: self._step_one(s, t), state)
-        else:
-            new, loss, hyper = self._chunked(lambda s: self._step_fn(s, t), state, vmapped=True)
+        new, loss, hyper = self._chunked(lambda s: self._step_fn(s, t), state, vmapped=True)
         self.contract(state, new, loss, t)
         finite = torch.isfinite(loss)
         for v in hyper.values():  # on the stacked tensors: a few µs an op, against 15-30 under vmap
@@ -260,8 +258,8 @@ class BatchedStepper(SingleStepper):
         return self._chunked(lambda s: self.method.finalize(self.problem, s), state)
 
     def close(self) -> None:
-        if self._step_fn is not None:
-            self._step_fn.close()
+        if self._compiled is not None:
+            self._compiled.close()
 
     def check(self, step: int, hyper: dict[str, list[float]]) -> list[float]:
         losses = torch.stack(self.window)

@@ -64,7 +64,7 @@ def test_the_compiled_step_equals_the_eager_one(problem, key: str, recwarn) -> N
     assert compiled_counts == eager_counts
     for a, b in zip(tree_leaves(compiled), tree_leaves(eager), strict=True):
         assert close(a, b), key
-    reason = stepper._step_fn.reason
+    reason = stepper._compiled.reason
     if not CXX:  # every step eager, and said so
         assert reason
     elif key not in EAGER:
@@ -121,7 +121,7 @@ def test_a_step_that_does_not_compile_runs_eager_and_says_why(problem) -> None:
     eager, counts, _ = _run(problem, Fixed(), False)
     with pytest.warns(UserWarning, match="compiled step off for inits of 'breaks_the_graph'"):
         fallback, fallback_counts, stepper = _run(problem, _BreaksTheGraph(), True)
-    assert stepper._step_fn.reason and "\n" not in stepper._step_fn.reason
+    assert stepper._compiled.reason and "\n" not in stepper._compiled.reason
     assert fallback_counts == counts
     for a, b in zip(tree_leaves(fallback), tree_leaves(eager), strict=True):
         assert torch.equal(a, b)

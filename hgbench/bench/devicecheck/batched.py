@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections import Counter
 from dataclasses import replace
 from typing import Any
@@ -147,8 +148,6 @@ def compiled_vs_eager(task: str, method: str, settings: dict, n: int, *, steps: 
     (``RunConfig.compile_step``), in this process: steady ms per step of the batch, start-up
     (compiling included), the largest relative difference of the final metrics between the
     two, and whether the step compiled (else the warning's reason)."""
-    import warnings
-
     out: dict[str, Any] = {"method": method, "N": n, "steps": steps}
     finals = {}
     for mode, compile_step in (("eager", False), ("compiled", True)):
